@@ -1,0 +1,232 @@
+//! The command-line definition (clap derive). No logic lives here: the
+//! commands module turns these values into actions.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::profile::{AuthMethod, Flow};
+
+const ROOT_EXAMPLES: &str = "\
+Examples:
+  entratool config create                      Create a profile, answering prompts
+  entratool get-token -p my-api                Print an access token for profile my-api
+  TOKEN=$(entratool get-token -p svc)          Capture the token in a script
+  entratool get-token -p svc -o json | jq .expires_on
+
+Exit codes: 0 success, 1 other error, 2 profile not found, 3 authentication rejected,
+4 network error, 5 timeout, 64 invalid command-line usage.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "entratool",
+    version,
+    about = "Get Microsoft Entra ID access tokens from a terminal, a script or a CI step",
+    after_help = ROOT_EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Get an access token for a profile and print it on stdout
+    #[command(after_help = GET_TOKEN_EXAMPLES)]
+    GetToken(GetTokenArgs),
+
+    /// Create and list profiles
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+const GET_TOKEN_EXAMPLES: &str = "\
+Examples:
+  entratool get-token -p my-api
+  entratool get-token -p my-api -s https://management.azure.com/.default
+  entratool get-token -p my-api -o json
+  entratool get-token -p my-api --file token.txt --silent
+  ENTRATOOL_CLIENT_SECRET=... entratool get-token -p ci-app      (secret for this run only)
+
+stdout holds only the token and a newline (or JSON with -o json); messages go to stderr.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The access token alone, followed by a newline
+    Token,
+    /// A JSON object with the token, its type, expiry and scopes
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GetTokenArgs {
+    /// Profile to use (names match regardless of case); optional when only one exists
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Flow: ClientCredentials, AuthorizationCode, DeviceCode or InteractiveBrowser
+    /// (any case, kebab-case too); defaults to the profile's defaultFlow
+    #[arg(short, long, value_name = "FLOW", value_parser = parse_flow)]
+    pub flow: Option<Flow>,
+
+    /// Scopes to request instead of the profile's, separated by commas or spaces
+    #[arg(short, long = "scope", visible_alias = "scopes", value_name = "SCOPES")]
+    pub scope: Option<String>,
+
+    /// Authority URL, for sovereign clouds or a local server
+    /// [default: $ENTRATOOL_AUTHORITY, then the profile's, then https://login.microsoftonline.com]
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+
+    /// Output format on stdout
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Token)]
+    pub output: OutputFormat,
+
+    /// Write the output to this file (mode 0600) instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Longest time the whole command may take, such as 30s or 2m
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Print nothing on stderr except errors
+    #[arg(long)]
+    pub silent: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Create a profile; prompts for missing fields in a terminal, else takes flags
+    #[command(after_help = CONFIG_CREATE_EXAMPLES)]
+    Create(ConfigCreateArgs),
+
+    /// List profiles as a table, or as JSON with -o json
+    #[command(
+        after_help = "Examples:\n  entratool config list\n  entratool config list -o json | jq '.[].name'"
+    )]
+    List(ConfigListArgs),
+}
+
+const CONFIG_CREATE_EXAMPLES: &str = "\
+Examples:
+  entratool config create                      (prompts for each field)
+  printf '%s' \"$SECRET\" | entratool config create --name svc \\
+      --tenant-id contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 \\
+      --scopes https://graph.microsoft.com/.default --client-secret-stdin
+  entratool config create --name ci --tenant-id <tenant> --client-id <app> --no-secret
+      (the secret comes from ENTRATOOL_CLIENT_SECRET at run time)
+
+The secret is read from stdin or ENTRATOOL_CLIENT_SECRET and stored in the OS keyring,
+never in profiles.json and never from a command-line value.";
+
+#[derive(Debug, Args)]
+pub struct ConfigCreateArgs {
+    /// Profile name
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Directory (tenant) ID or domain, such as contoso.onmicrosoft.com
+    #[arg(long, visible_alias = "tenant", value_name = "TENANT")]
+    pub tenant_id: Option<String>,
+
+    /// Application (client) ID, a GUID
+    #[arg(long, value_name = "GUID")]
+    pub client_id: Option<String>,
+
+    /// Scopes, separated by commas or spaces [default: https://graph.microsoft.com/.default]
+    #[arg(long, value_name = "SCOPES")]
+    pub scopes: Option<String>,
+
+    /// Resource (application ID URI) used as `<resource>/.default` when no scope is set
+    #[arg(long, value_name = "URI")]
+    pub resource: Option<String>,
+
+    /// How the app proves its identity
+    #[arg(long, value_name = "METHOD", value_parser = parse_auth_method)]
+    pub auth_method: Option<AuthMethod>,
+
+    /// Read the client secret from stdin (one line) instead of prompting
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+
+    /// Store no secret: it will come from ENTRATOOL_CLIENT_SECRET at run time
+    #[arg(long, conflicts_with = "client_secret_stdin")]
+    pub no_secret: bool,
+
+    /// Path to the certificate file, for certificate auth methods
+    #[arg(long, value_name = "PATH")]
+    pub certificate_path: Option<String>,
+
+    /// Flow used when get-token gets no -f
+    #[arg(long, value_name = "FLOW", value_parser = parse_flow)]
+    pub default_flow: Option<Flow>,
+
+    /// Redirect URI for the browser flows, such as http://localhost:8080
+    #[arg(long, value_name = "URI")]
+    pub redirect_uri: Option<String>,
+
+    /// Authority URL for this profile, for sovereign clouds
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table for people
+    Table,
+    /// A JSON array of the profiles (no secrets: none are in the file)
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigListArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub output: ListFormat,
+}
+
+fn parse_flow(value: &str) -> Result<Flow, String> {
+    value.parse()
+}
+
+fn parse_auth_method(value: &str) -> Result<AuthMethod, String> {
+    value.parse()
+}
+
+/// Parses `30s`, `2m`, `1m30s`, or a bare number of seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let trimmed = value.trim();
+    let duration = match trimmed.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(trimmed).map_err(|e| {
+            format!("invalid duration `{value}` ({e}); use a value such as 30s or 2m")
+        })?,
+    };
+    if duration.is_zero() {
+        return Err("the duration must be greater than zero".to_string());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

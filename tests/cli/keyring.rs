@@ -1,0 +1,198 @@
+//! Secrets in a real Secret Service. `scripts/test.sh` starts a private
+//! gnome-keyring on a private D-Bus session for these tests, so they never
+//! skip; without it they use the desktop's own keyring.
+
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+use crate::common::{secret_appears_under, stderr_of, stdout_of, unique_name, TestEnv};
+use crate::fake_entra::{CLIENT_ID, CLIENT_SECRET, GRAPH_DEFAULT, TENANT_ID};
+
+fn create_with_secret(env: &TestEnv, name: &str, secret: &str) -> std::process::Output {
+    env.cmd()
+        .args([
+            "config",
+            "create",
+            "--name",
+            name,
+            "--tenant-id",
+            TENANT_ID,
+            "--client-id",
+            CLIENT_ID,
+            "--scopes",
+            GRAPH_DEFAULT,
+            "--client-secret-stdin",
+        ])
+        .write_stdin(format!("{secret}\n"))
+        .output()
+        .unwrap()
+}
+
+/// Reads an entry with libsecret's own tool, when installed, to show the
+/// secret sits in the Secret Service under the documented names.
+fn secret_tool_lookup(account: &str) -> Option<String> {
+    let output = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "entratool", "username", account])
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn secret_from_create_is_used_by_get_token() {
+    let env = TestEnv::new();
+    let name = unique_name("kr");
+    let output = create_with_secret(&env, &name, CLIENT_SECRET);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("OS keyring"));
+
+    let output = env.cmd().args(["get-token", "-p", &name]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(stdout_of(&output).lines().count(), 1);
+    let request = &env.server.token_requests()[0];
+    assert_eq!(request.field("client_secret"), Some(CLIENT_SECRET));
+
+    if let Some(stored) = secret_tool_lookup(&format!("profile:{}:secret", name.to_lowercase())) {
+        assert_eq!(stored.trim_end(), CLIENT_SECRET);
+    }
+}
+
+#[test]
+fn no_secret_reaches_the_config_folder() {
+    let env = TestEnv::new();
+    let name = unique_name("scan");
+    let marker = format!("MARKER-{}-SECRET", unique_name("m"));
+    let output = create_with_secret(&env, &name, &marker);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(env.profiles_path().exists(), "the profile was not written");
+    assert_eq!(secret_appears_under(&env.config_dir(), &marker), None);
+    assert!(!stderr_of(&output).contains(&marker));
+
+    // The wrong secret is rejected, and the error does not echo it.
+    let output = env.cmd().args(["get-token", "-p", &name]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(!stderr_of(&output).contains(&marker));
+    assert_eq!(secret_appears_under(&env.config_dir(), &marker), None);
+}
+
+#[test]
+fn environment_secret_wins_over_keyring() {
+    let env = TestEnv::new();
+    let name = unique_name("envwins");
+    let output = create_with_secret(&env, &name, "stale-secret-in-keyring");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", &name])
+        .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(
+        env.server.token_requests()[0].field("client_secret"),
+        Some(CLIENT_SECRET)
+    );
+}
+
+#[test]
+fn missing_keyring_entry_names_the_ways_out() {
+    let env = TestEnv::new();
+    let name = unique_name("nosecret");
+    env.write_default_profile(&name);
+    let output = env.cmd().args(["get-token", "-p", &name]).output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no client secret is stored"), "{stderr}");
+    assert!(stderr.contains("ENTRATOOL_CLIENT_SECRET"), "{stderr}");
+    assert!(env.server.requests().is_empty());
+}
+
+#[test]
+fn unreachable_bus_fails_fast_and_names_the_ways_out() {
+    let env = TestEnv::new();
+    env.write_default_profile("app");
+    let started = Instant::now();
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "app"])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/entratool-test-bus",
+        )
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ENTRATOOL_CLIENT_SECRET"), "{stderr}");
+    assert!(stderr.contains("Secret Service"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn hung_bus_fails_within_the_deadline() {
+    let env = TestEnv::new();
+    env.write_default_profile("app");
+    let socket = env.dir.path().join("hung-bus");
+    let listener = UnixListener::bind(&socket).unwrap();
+    // Accept connections and never answer, like a wedged dbus-daemon.
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(4) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(10));
+    });
+    let started = Instant::now();
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "app"])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", socket.display()),
+        )
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("did not answer within 2 s"), "{stderr}");
+    assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}");
+    drop(holder);
+}
+
+#[test]
+fn create_without_keyring_saves_nothing() {
+    let env = TestEnv::new();
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "create",
+            "--name",
+            "x",
+            "--tenant-id",
+            TENANT_ID,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-stdin",
+        ])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/entratool-test-bus",
+        )
+        .write_stdin("a-secret\n")
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ENTRATOOL_CLIENT_SECRET"), "{stderr}");
+    assert!(!env.profiles_path().exists());
+}

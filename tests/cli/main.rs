@@ -1,0 +1,10 @@
+//! Integration tests: the built binary against a local, strict stand-in for
+//! Entra ID's endpoints.
+
+#[path = "../support/fake_entra.rs"]
+mod fake_entra;
+
+mod common;
+mod config;
+mod get_token;
+mod keyring;

@@ -1,0 +1,628 @@
+//! A local stand-in for Entra ID's v2.0 endpoints, strict where Entra is
+//! strict, for the integration tests and for trying the tool out.
+//!
+//! It listens on 127.0.0.1 only, on a port the OS picks unless one is given,
+//! answers with Entra's status codes and error shapes (`AADSTS` codes in
+//! `error_codes` and `error_description`, `trace_id`, `correlation_id`,
+//! `timestamp`) and records every request so tests can check what was sent.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::{json, Value};
+
+pub const TENANT_ID: &str = "4a8b6c2d-1e3f-4a5b-8c7d-9e0f1a2b3c4d";
+pub const TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
+pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+pub const CLIENT_SECRET: &str = "s3cr+t/value=with%odd~chars";
+/// An app whose only secret has expired.
+pub const EXPIRED_CLIENT_ID: &str = "1a2b3c4d-5e6f-4a1b-9c2d-3e4f5a6b7c8d";
+pub const EXPIRED_CLIENT_SECRET: &str = "expired-secret-value";
+pub const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
+
+/// Resources (application ID URIs) that exist in the fake tenant.
+pub const RESOURCES: [&str; 3] = [
+    "https://graph.microsoft.com",
+    "https://management.azure.com",
+    "api://entratool-test",
+];
+
+/// A registered secret of an app.
+#[derive(Clone)]
+pub struct AppSecret {
+    pub value: String,
+    pub expired: bool,
+}
+
+/// An app registration in the fake tenant.
+#[derive(Clone)]
+pub struct App {
+    pub client_id: String,
+    pub secrets: Vec<AppSecret>,
+}
+
+/// A request as the server received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub form: Vec<(String, String)>,
+    pub received_at: Instant,
+}
+
+impl RecordedRequest {
+    /// The value of a form field, if sent exactly once.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        let mut values = self.form.iter().filter(|(k, _)| k == name);
+        let first = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        Some(first.1.as_str())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response served instead of the normal one, for fault injection.
+#[derive(Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    /// Wait this long before answering; with `never_answer` the connection
+    /// is held open and then dropped without a response.
+    pub delay: Duration,
+    pub never_answer: bool,
+}
+
+impl Canned {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Canned {
+        Canned {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+            never_answer: false,
+        }
+    }
+
+    /// A connection that is accepted and never answered.
+    pub fn hang() -> Canned {
+        Canned {
+            delay: Duration::from_secs(30),
+            never_answer: true,
+            ..Canned::new(200, "text/plain", "")
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Canned {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+struct State {
+    base_url: String,
+    apps: Mutex<Vec<App>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    canned: Mutex<VecDeque<Canned>>,
+    token_lifetime_secs: AtomicU64,
+    expires_in_as_string: AtomicBool,
+    issued: AtomicU64,
+}
+
+/// The running server. Dropping it stops the listener.
+pub struct FakeEntra {
+    state: Arc<State>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    port: u16,
+}
+
+impl FakeEntra {
+    /// Starts on a free port of 127.0.0.1.
+    pub fn start() -> FakeEntra {
+        FakeEntra::start_on(0)
+    }
+
+    pub fn start_on(port: u16) -> FakeEntra {
+        let server = Arc::new(
+            tiny_http::Server::http(("127.0.0.1", port)).expect("bind the fake Entra server"),
+        );
+        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let state = Arc::new(State {
+            base_url: format!("http://127.0.0.1:{port}"),
+            apps: Mutex::new(vec![
+                App {
+                    client_id: CLIENT_ID.to_string(),
+                    secrets: vec![AppSecret {
+                        value: CLIENT_SECRET.to_string(),
+                        expired: false,
+                    }],
+                },
+                App {
+                    client_id: EXPIRED_CLIENT_ID.to_string(),
+                    secrets: vec![AppSecret {
+                        value: EXPIRED_CLIENT_SECRET.to_string(),
+                        expired: true,
+                    }],
+                },
+            ]),
+            requests: Mutex::new(Vec::new()),
+            canned: Mutex::new(VecDeque::new()),
+            token_lifetime_secs: AtomicU64::new(3599),
+            expires_in_as_string: AtomicBool::new(false),
+            issued: AtomicU64::new(0),
+        });
+        let thread = {
+            let server = Arc::clone(&server);
+            let state = Arc::clone(&state);
+            std::thread::spawn(move || {
+                for request in server.incoming_requests() {
+                    let state = Arc::clone(&state);
+                    std::thread::spawn(move || handle(&state, request));
+                }
+            })
+        };
+        FakeEntra {
+            state,
+            server,
+            thread: Some(thread),
+            port,
+        }
+    }
+
+    /// The authority URL to give the tool, such as `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        self.state.base_url.clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Requests that reached a token endpoint.
+    pub fn token_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+            .collect()
+    }
+
+    /// Number of access tokens issued so far.
+    pub fn tokens_issued(&self) -> u64 {
+        self.state.issued.load(Ordering::SeqCst)
+    }
+
+    /// Queues a response for the next request, whatever its path.
+    pub fn push_canned(&self, canned: Canned) {
+        self.state.canned.lock().unwrap().push_back(canned);
+    }
+
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        self.state
+            .token_lifetime_secs
+            .store(seconds, Ordering::SeqCst);
+    }
+
+    /// Sends `expires_in` as a string, as some older endpoints do.
+    pub fn send_expires_in_as_string(&self, yes: bool) {
+        self.state.expires_in_as_string.store(yes, Ordering::SeqCst);
+    }
+
+    pub fn add_app(&self, app: App) {
+        self.state.apps.lock().unwrap().push(app);
+    }
+}
+
+impl Drop for FakeEntra {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    fn json(status: u16, value: Value) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json; charset=utf-8",
+            body: value.to_string(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+fn handle(state: &State, mut request: tiny_http::Request) {
+    let method = request.method().as_str().to_uppercase();
+    let url = request.url().to_string();
+    let (path, query) = match url.split_once('?') {
+        Some((path, query)) => (path.to_string(), query.to_string()),
+        None => (url.clone(), String::new()),
+    };
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_string(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let mut body = String::new();
+    let _ = request.as_reader().read_to_string(&mut body);
+    let is_form = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type")
+            && v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+    });
+    let form: Vec<(String, String)> = if is_form {
+        form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let recorded = RecordedRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        form,
+        received_at: Instant::now(),
+    };
+    state.requests.lock().unwrap().push(recorded.clone());
+
+    let canned = state.canned.lock().unwrap().pop_front();
+    let reply = match canned {
+        Some(canned) => {
+            std::thread::sleep(canned.delay);
+            if canned.never_answer {
+                return;
+            }
+            Reply {
+                status: canned.status,
+                content_type: canned.content_type,
+                body: canned.body,
+                headers: canned.headers,
+            }
+        }
+        None => route(state, &recorded),
+    };
+
+    let mut response = tiny_http::Response::from_string(reply.body)
+        .with_status_code(reply.status)
+        .with_header(header("Content-Type", reply.content_type))
+        .with_header(header("Cache-Control", "no-store, no-cache"));
+    for (name, value) in &reply.headers {
+        response.add_header(header(name, value));
+    }
+    let _ = request.respond(response);
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
+}
+
+fn route(state: &State, request: &RecordedRequest) -> Reply {
+    let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [tenant, "oauth2", "v2.0", "token"] => token_endpoint(state, tenant, request),
+        [tenant, "v2.0", ".well-known", "openid-configuration"] => discovery(state, tenant),
+        _ => Reply::json(
+            404,
+            json!({"error": "not_found", "error_description": format!("no endpoint at {}", request.path)}),
+        ),
+    }
+}
+
+fn tenant_known(tenant: &str) -> bool {
+    tenant.eq_ignore_ascii_case(TENANT_ID) || tenant.eq_ignore_ascii_case(TENANT_DOMAIN)
+}
+
+/// Builds an error body the way Entra does: the AADSTS code leads the
+/// description, and trace and correlation IDs follow on their own lines.
+fn entra_error(state: &State, status: u16, error: &str, code: u64, message: &str) -> Reply {
+    let trace_id = uuid::Uuid::new_v4().to_string();
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let timestamp = "2026-12-04 12:00:00Z";
+    Reply::json(
+        status,
+        json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+            ),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("{}/error?code={code}", state.base_url),
+        }),
+    )
+}
+
+fn missing_parameter(state: &State, name: &str) -> Reply {
+    entra_error(
+        state,
+        400,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
+fn token_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Reply {
+    if !tenant_known(tenant) {
+        return entra_error(
+            state,
+            400,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        );
+    }
+    if request.method != "POST" {
+        return entra_error(
+            state,
+            405,
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests.",
+        );
+    }
+    let Some(grant_type) = request.field("grant_type") else {
+        return missing_parameter(state, "grant_type");
+    };
+    let (client_id, basic_secret) = match basic_credentials(request) {
+        Some((id, secret)) => (Some(id), Some(secret)),
+        None => (request.field("client_id").map(str::to_string), None),
+    };
+    let Some(client_id) = client_id else {
+        return missing_parameter(state, "client_id");
+    };
+    let app = state
+        .apps
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
+        .cloned();
+    let Some(app) = app else {
+        return entra_error(
+            state,
+            400,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
+        );
+    };
+
+    match grant_type {
+        "client_credentials" => client_credentials(state, &app, request, basic_secret),
+        other => entra_error(
+            state,
+            400,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'."),
+        ),
+    }
+}
+
+/// Decodes `Authorization: Basic`, where RFC 6749 section 2.3.1 has the ID
+/// and secret form-urlencoded before base64.
+fn basic_credentials(request: &RecordedRequest) -> Option<(String, String)> {
+    let value = request.header("authorization")?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((unescape(id), unescape(secret)))
+}
+
+fn client_credentials(
+    state: &State,
+    app: &App,
+    request: &RecordedRequest,
+    basic_secret: Option<String>,
+) -> Reply {
+    let secret = basic_secret.or_else(|| request.field("client_secret").map(str::to_string));
+    let Some(secret) = secret else {
+        return entra_error(
+            state,
+            401,
+            "invalid_client",
+            7000216,
+            "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+        );
+    };
+    match app.secrets.iter().find(|s| s.value == secret) {
+        None => {
+            return entra_error(
+                state,
+                401,
+                "invalid_client",
+                7000215,
+                &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.", app.client_id),
+            )
+        }
+        Some(found) if found.expired => {
+            return entra_error(
+                state,
+                401,
+                "invalid_client",
+                7000222,
+                &format!("The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.", app.client_id),
+            )
+        }
+        Some(_) => {}
+    }
+    let Some(scope) = request.field("scope").filter(|s| !s.trim().is_empty()) else {
+        return missing_parameter(state, "scope");
+    };
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    let defaults: Vec<&str> = scopes
+        .iter()
+        .copied()
+        .filter(|s| s.ends_with("/.default"))
+        .collect();
+    if defaults.is_empty() {
+        return entra_error(
+            state,
+            400,
+            "invalid_scope",
+            70011,
+            &format!("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
+        );
+    }
+    if scopes.len() > 1 {
+        return entra_error(
+            state,
+            400,
+            "invalid_scope",
+            1002012,
+            &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+        );
+    }
+    let resource = defaults[0].trim_end_matches("/.default");
+    if !RESOURCES.iter().any(|r| r.eq_ignore_ascii_case(resource)) {
+        return entra_error(
+            state,
+            400,
+            "invalid_resource",
+            500011,
+            &format!("The resource principal named {resource} was not found in the tenant named {TENANT_DOMAIN}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."),
+        );
+    }
+    issue_token(state, resource, &app.client_id, None)
+}
+
+/// Issues a JWT-shaped access token. The signature is random bytes: the
+/// tool never verifies access tokens, and neither does an Entra client.
+fn issue_token(state: &State, audience: &str, client_id: &str, scope: Option<&str>) -> Reply {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let lifetime = state.token_lifetime_secs.load(Ordering::SeqCst);
+    let serial = state.issued.fetch_add(1, Ordering::SeqCst) + 1;
+    let header = json!({"typ": "JWT", "alg": "RS256", "kid": "fake-entra-key"});
+    let claims = json!({
+        "aud": audience,
+        "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "appid": client_id,
+        "azp": client_id,
+        "tid": TENANT_ID,
+        "oid": "9b1c3f6e-2d4a-4e8b-a1c7-5f3e2d1c0b9a",
+        "sub": "9b1c3f6e-2d4a-4e8b-a1c7-5f3e2d1c0b9a",
+        "roles": ["Application.Read.All"],
+        "uti": format!("fake-{serial}"),
+        "ver": "2.0",
+    });
+    let signature = [
+        *uuid::Uuid::new_v4().as_bytes(),
+        *uuid::Uuid::new_v4().as_bytes(),
+    ]
+    .concat();
+    let access_token = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    );
+    let expires_in = if state.expires_in_as_string.load(Ordering::SeqCst) {
+        Value::String(lifetime.to_string())
+    } else {
+        json!(lifetime)
+    };
+    let mut body = json!({
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "ext_expires_in": expires_in,
+        "access_token": access_token,
+    });
+    if let Some(scope) = scope {
+        body["scope"] = json!(scope);
+    }
+    Reply::json(200, body)
+}
+
+fn discovery(state: &State, tenant: &str) -> Reply {
+    if !tenant_known(tenant) && !["common", "organizations", "consumers"].contains(&tenant) {
+        return entra_error(
+            state,
+            400,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
+    }
+    let base = format!("{}/{tenant}", state.base_url);
+    Reply::json(
+        200,
+        json!({
+            "issuer": format!("{}/{TENANT_ID}/v2.0", state.base_url),
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+            "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+            "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+            "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "code_challenge_methods_supported": ["S256"],
+        }),
+    )
+}
+
+/// Decodes the claims of a JWT without checking anything.
+pub fn decode_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url claims"))
+        .expect("JSON claims")
+}
+
+/// Parses form fields into a map, for assertions.
+pub fn form_map(request: &RecordedRequest) -> HashMap<String, String> {
+    request.form.iter().cloned().collect()
+}
