@@ -16,7 +16,7 @@ Examples:
   entratool get-token -p svc -o json | jq .expires_on
 
 Exit codes: 0 success, 1 other error, 2 profile not found, 3 authentication rejected,
-4 network error, 5 timeout, 64 invalid command-line usage.";
+4 network error, 5 timeout, 6 token expired (inspect), 64 invalid command-line usage.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,9 +37,118 @@ pub enum Command {
     #[command(after_help = GET_TOKEN_EXAMPLES)]
     GetToken(GetTokenArgs),
 
-    /// Create and list profiles
+    /// Create, edit, list, delete, export and import profiles
     #[command(subcommand)]
     Config(ConfigCommand),
+
+    /// Decode a JWT access token and show its header, claims and validity
+    #[command(after_help = INSPECT_HELP)]
+    Inspect(InspectArgs),
+
+    /// List app registrations in a tenant through Microsoft Graph
+    #[command(after_help = DISCOVER_HELP)]
+    Discover(DiscoverArgs),
+}
+
+const INSPECT_HELP: &str = "\
+Examples:
+  entratool inspect eyJ0eXAiOi...
+  entratool get-token -p my-api | entratool inspect
+  entratool inspect --file token.txt -o json | jq .claims.roles
+  if ! entratool inspect --file token.txt >/dev/null; then echo renew; fi
+
+The token is decoded locally: its signature is not checked and it is sent nowhere.
+Exit codes: 0 readable and not expired, 1 malformed (the message names the part that
+failed), 6 readable but expired.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    /// Header, highlighted claims, every claim sorted, and validity
+    Text,
+    /// A JSON object {\"header\": ..., \"claims\": ...}
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The token; `-` or nothing reads it from stdin. A `Bearer ` prefix is accepted
+    #[arg(value_name = "TOKEN", conflicts_with = "file")]
+    pub token: Option<String>,
+
+    /// Read the token from this file
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Output format on stdout
+    #[arg(short, long, value_enum, default_value_t = InspectFormat::Text)]
+    pub output: InspectFormat,
+
+    /// Show only the claims
+    #[arg(long, conflicts_with = "header")]
+    pub claims: bool,
+
+    /// Show only the header
+    #[arg(long)]
+    pub header: bool,
+}
+
+const DISCOVER_HELP: &str = "\
+Examples:
+  entratool discover -p graph-reader -s 'Contoso*'
+  entratool discover -p graph-reader -t contoso.onmicrosoft.com -s '*api*' -o json
+
+The pattern matches display names, ignoring case; `*` matches any run of characters.
+A pattern of the form `prefix*` is sent to Graph as startswith(); any other pattern
+is matched locally. The token needs the Application.Read.All permission (application
+permission for app-only profiles, delegated for profiles that sign in a user).";
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Tenant to search (GUID or domain) [default: the profile's tenant]
+    #[arg(short, long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+
+    /// Display name pattern with `*` wildcards
+    #[arg(short, long = "search", value_name = "PATTERN", default_value = "*")]
+    pub search: String,
+
+    /// Profile whose app gets the Graph token; optional when only one exists
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Flow used to get the Graph token [default: the profile's]
+    #[arg(short, long, value_name = "FLOW", value_parser = parse_flow)]
+    pub flow: Option<Flow>,
+
+    /// Output format on stdout
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub output: ListFormat,
+
+    /// Microsoft Graph base URL, for national clouds or a local server
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ENTRATOOL_GRAPH_URL",
+        default_value = "https://graph.microsoft.com"
+    )]
+    pub graph_url: String,
+
+    /// Resource whose `/.default` scope the Graph token is requested for
+    #[arg(
+        long,
+        value_name = "URI",
+        default_value = "https://graph.microsoft.com"
+    )]
+    pub graph_resource: String,
+
+    /// Authority URL, for sovereign clouds or a local server
+    /// [default: $ENTRATOOL_AUTHORITY, then the profile's, then https://login.microsoftonline.com]
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+
+    /// Longest time the whole command may take, such as 30s or 2m
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 const GET_TOKEN_EXAMPLES: &str = "\
@@ -108,6 +217,157 @@ pub enum ConfigCommand {
         after_help = "Examples:\n  entratool config list\n  entratool config list -o json | jq '.[].name'"
     )]
     List(ConfigListArgs),
+
+    /// Change a profile; prompts with the current values in a terminal, else takes flags
+    #[command(after_help = CONFIG_EDIT_EXAMPLES)]
+    Edit(ConfigEditArgs),
+
+    /// Delete a profile, its keyring secrets and its cached tokens
+    #[command(
+        after_help = "Examples:\n  entratool config delete -p old-app\n  entratool config delete -p old-app --yes   (no confirmation, for scripts)"
+    )]
+    Delete(ConfigDeleteArgs),
+
+    /// Write a profile to an encrypted file (AES-256-GCM, Argon2id passphrase)
+    #[command(after_help = CONFIG_EXPORT_EXAMPLES)]
+    Export(ConfigExportArgs),
+
+    /// Read a profile from an export file, including the original tool's exports
+    #[command(after_help = CONFIG_IMPORT_EXAMPLES)]
+    Import(ConfigImportArgs),
+}
+
+const CONFIG_EDIT_EXAMPLES: &str = "\
+Examples:
+  entratool config edit -p my-api                     (prompts, current values as defaults)
+  entratool config edit -p my-api --scopes 'User.Read Mail.Read' --default-flow device-code
+  entratool config edit -p my-api --rename my-api-prod
+  printf '%s' \"$NEW_SECRET\" | entratool config edit -p svc --client-secret-stdin
+
+With any change flag, no prompt is shown. Renaming moves the keyring secrets and
+the cached tokens with the profile.";
+
+const CONFIG_EXPORT_EXAMPLES: &str = "\
+Examples:
+  entratool config export -p my-api -o my-api.export
+  ENTRATOOL_EXPORT_PASSPHRASE=... entratool config export -p svc --include-secrets > svc.export
+
+The passphrase is prompted for twice in a terminal, else read from
+ENTRATOOL_EXPORT_PASSPHRASE. Without --include-secrets the file holds no secret.";
+
+const CONFIG_IMPORT_EXAMPLES: &str = "\
+Examples:
+  entratool config import -i my-api.export
+  entratool config import -i my-api.export -n my-api-copy
+  ENTRATOOL_EXPORT_PASSPHRASE=... entratool config import < svc.export
+
+Files exported by the original .NET tool import too. The import changes nothing
+unless it succeeds completely.";
+
+#[derive(Debug, Args)]
+pub struct ConfigEditArgs {
+    /// Profile to change (names match regardless of case)
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: String,
+
+    /// New name for the profile
+    #[arg(long, value_name = "NAME")]
+    pub rename: Option<String>,
+
+    /// Directory (tenant) ID or domain
+    #[arg(long, visible_alias = "tenant", value_name = "TENANT")]
+    pub tenant_id: Option<String>,
+
+    /// Application (client) ID, a GUID
+    #[arg(long, value_name = "GUID")]
+    pub client_id: Option<String>,
+
+    /// Scopes, separated by commas or spaces (an empty value clears them)
+    #[arg(long, value_name = "SCOPES")]
+    pub scopes: Option<String>,
+
+    /// Resource (application ID URI); an empty value clears it
+    #[arg(long, value_name = "URI")]
+    pub resource: Option<String>,
+
+    /// How the app proves its identity
+    #[arg(long, value_name = "METHOD", value_parser = parse_auth_method)]
+    pub auth_method: Option<AuthMethod>,
+
+    /// Read a new client secret from stdin (one line) and store it in the keyring
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+
+    /// Path to the certificate file, for certificate auth methods
+    #[arg(long, value_name = "PATH")]
+    pub certificate_path: Option<String>,
+
+    /// Flow used when get-token gets no -f; `none` clears it
+    #[arg(long, value_name = "FLOW", value_parser = parse_optional_flow)]
+    pub default_flow: Option<OptionalFlow>,
+
+    /// Redirect URI for the browser flows; an empty value clears it
+    #[arg(long, value_name = "URI")]
+    pub redirect_uri: Option<String>,
+
+    /// Authority URL for this profile; an empty value clears it
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+}
+
+/// A flow, or `none` to clear the profile's default flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionalFlow {
+    None,
+    Flow(Flow),
+}
+
+fn parse_optional_flow(value: &str) -> Result<OptionalFlow, String> {
+    if value.trim().eq_ignore_ascii_case("none") {
+        return Ok(OptionalFlow::None);
+    }
+    value.parse().map(OptionalFlow::Flow)
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigDeleteArgs {
+    /// Profile to delete (names match regardless of case)
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: String,
+
+    /// Delete without asking for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigExportArgs {
+    /// Profile to export
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: String,
+
+    /// File to write (mode 0600) [default: stdout]
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Also export the client secret and the cached certificate password
+    #[arg(long)]
+    pub include_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigImportArgs {
+    /// Export file to read; `-` or nothing reads stdin
+    #[arg(short, long, value_name = "PATH")]
+    pub input: Option<PathBuf>,
+
+    /// Name for the imported profile [default: the name in the file]
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    pub new_name: Option<String>,
+
+    /// Replace an existing profile of the same name
+    #[arg(long)]
+    pub force: bool,
 }
 
 const CONFIG_CREATE_EXAMPLES: &str = "\

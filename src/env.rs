@@ -10,3 +10,7 @@ pub const CLIENT_SECRET: &str = "ENTRATOOL_CLIENT_SECRET";
 pub const KEYRING_TIMEOUT: &str = "ENTRATOOL_KEYRING_TIMEOUT";
 /// Disables colour, as described at no-color.org.
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Supplies the passphrase for `config export` and `config import`.
+pub const EXPORT_PASSPHRASE: &str = "ENTRATOOL_EXPORT_PASSPHRASE";
+/// Overrides the Microsoft Graph base URL used by `discover`.
+pub const GRAPH_URL: &str = "ENTRATOOL_GRAPH_URL";

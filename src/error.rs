@@ -178,6 +178,10 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// A token that `inspect` decoded but that has expired.
+    #[error("{0}")]
+    TokenExpired(String),
+
     #[error("{0}")]
     Other(String),
 }
@@ -211,6 +215,7 @@ impl Error {
             Error::Network(_) => ExitCode::Network,
             Error::Timeout(_) => ExitCode::Timeout,
             Error::Usage(_) => ExitCode::Usage,
+            Error::TokenExpired(_) => ExitCode::TokenExpired,
             _ => ExitCode::Other,
         }
     }

@@ -173,6 +173,59 @@ impl Keyring {
     }
 }
 
+/// A series of keyring writes that can be undone as a whole, so a command
+/// that fails after writing secrets leaves the keyring as it found it.
+pub struct KeyringWrites<'a> {
+    keyring: &'a Keyring,
+    /// The value each written entry had before, oldest write first.
+    previous: Vec<(String, SecretKind, Option<Secret>)>,
+}
+
+impl<'a> KeyringWrites<'a> {
+    pub fn new(keyring: &'a Keyring) -> Self {
+        KeyringWrites {
+            keyring,
+            previous: Vec::new(),
+        }
+    }
+
+    /// Stores a secret, remembering the entry's old value. A failed write
+    /// undoes the earlier ones before returning the error.
+    pub fn set(&mut self, profile: &str, kind: SecretKind, secret: &Secret) -> Result<()> {
+        let before = match self.keyring.get(profile, kind) {
+            Ok(before) => before,
+            Err(e) => {
+                self.rollback();
+                return Err(e);
+            }
+        };
+        self.previous.push((profile.to_string(), kind, before));
+        if let Err(e) = self.keyring.set(profile, kind, secret) {
+            self.rollback();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Restores every written entry to its old value (or removes it), newest
+    /// first. A restore that fails is reported as a warning, since the
+    /// caller is already returning an error.
+    pub fn rollback(&mut self) {
+        while let Some((profile, kind, before)) = self.previous.pop() {
+            let restored = match &before {
+                Some(value) => self.keyring.set(&profile, kind, value),
+                None => self.keyring.delete(&profile, kind),
+            };
+            if let Err(e) = restored {
+                crate::ui::warn(&format!(
+                    "could not restore the {} of profile `{profile}` in the keyring: {e}",
+                    kind.describe()
+                ));
+            }
+        }
+    }
+}
+
 /// Runs `work` on a worker thread and waits at most `timeout`. On timeout the
 /// thread is left behind; it ends with the process.
 fn run_with_deadline<T: Send + 'static>(

@@ -1,4 +1,5 @@
-//! `config create` and `config list`.
+//! `config create` and `config list`, and the prompt helpers that
+//! `config edit` shares.
 
 use std::io::{BufRead, Write};
 
@@ -14,13 +15,13 @@ use crate::ui;
 
 /// Asks for missing fields when a person is at a terminal; otherwise a
 /// missing required field is an error naming its flag.
-struct Asker {
-    interactive: bool,
-    theme: ColorfulTheme,
+pub(crate) struct Asker {
+    pub(crate) interactive: bool,
+    pub(crate) theme: ColorfulTheme,
 }
 
 impl Asker {
-    fn text(
+    pub(crate) fn text(
         &self,
         prompt: &str,
         flag: &str,
@@ -42,7 +43,7 @@ impl Asker {
     }
 
     /// An optional free-text answer; empty means none.
-    fn optional_text(&self, prompt: &str) -> Result<Option<String>> {
+    pub(crate) fn optional_text(&self, prompt: &str) -> Result<Option<String>> {
         if !self.interactive {
             return Ok(None);
         }
@@ -55,7 +56,7 @@ impl Asker {
         Ok((!value.is_empty()).then(|| value.to_string()))
     }
 
-    fn choose(&self, prompt: &str, items: &[&str], default: usize) -> Result<usize> {
+    pub(crate) fn choose(&self, prompt: &str, items: &[&str], default: usize) -> Result<usize> {
         Select::with_theme(&self.theme)
             .with_prompt(prompt)
             .items(items)
@@ -65,17 +66,17 @@ impl Asker {
     }
 }
 
-fn missing(flag: &str) -> Error {
+pub(crate) fn missing(flag: &str) -> Error {
     Error::Usage(format!(
         "{flag} is required when stdin is not a terminal (no prompts are shown); nothing was saved"
     ))
 }
 
-fn prompt_failed(error: dialoguer::Error) -> Error {
+pub(crate) fn prompt_failed(error: dialoguer::Error) -> Error {
     Error::Other(format!("prompt failed: {error}; nothing was saved"))
 }
 
-fn validate_name(name: &str) -> std::result::Result<(), String> {
+pub(crate) fn validate_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("the profile name is empty".to_string());
     }
@@ -85,11 +86,11 @@ fn validate_name(name: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn validate_tenant_any_flow(tenant: &str) -> std::result::Result<(), String> {
+pub(crate) fn validate_tenant_any_flow(tenant: &str) -> std::result::Result<(), String> {
     profile::validate_tenant(tenant, Flow::InteractiveBrowser)
 }
 
-fn validate_scopes(scopes: &str) -> std::result::Result<(), String> {
+pub(crate) fn validate_scopes(scopes: &str) -> std::result::Result<(), String> {
     if profile::parse_scopes(scopes).is_empty() {
         Err("enter at least one scope".to_string())
     } else {
@@ -97,7 +98,7 @@ fn validate_scopes(scopes: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn accept_any(_: &str) -> std::result::Result<(), String> {
+pub(crate) fn accept_any(_: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 

@@ -114,7 +114,7 @@ pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String
     Ok(authority.trim_end_matches('/').to_string())
 }
 
-fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
+pub fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
     if flow == Flow::ClientCredentials && profile.auth_method != AuthMethod::ClientSecret {
         return Err(Error::Unsupported(format!(
             "profile `{}` uses {} authentication, which is not supported yet",
