@@ -124,3 +124,112 @@ pub fn secret_appears_under(dir: &Path, needle: &str) -> Option<PathBuf> {
         text.contains(&needle.to_lowercase()) || text.contains(&hex)
     })
 }
+
+impl TestEnv {
+    /// The binary as a plain `std::process::Command`, with the same
+    /// environment as [`TestEnv::cmd`], for running it in a pseudo-terminal.
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("entratool"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ENTRATOOL_") {
+                cmd.env_remove(&name);
+            }
+        }
+        cmd.args(args)
+            .env("ENTRATOOL_CONFIG_DIR", self.config_dir())
+            .env("ENTRATOOL_AUTHORITY", self.server.url())
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// Runs the binary in a pseudo-terminal, so it sees a person at a
+    /// terminal and shows its prompts.
+    pub fn spawn_in_pty(&self, cmd: std::process::Command) -> expectrl::session::OsSession {
+        let mut session = expectrl::Session::spawn(cmd).expect("spawn in a pseudo-terminal");
+        session.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+        session
+    }
+
+    /// The path of a token cache file of `profile` (lower-cased, as the cache
+    /// names them), with `suffix` after the name.
+    pub fn cache_file(&self, profile: &str, suffix: &str) -> PathBuf {
+        self.config_dir()
+            .join("cache")
+            .join(format!("{}{suffix}", profile.to_lowercase()))
+    }
+
+    /// Creates a cache file for `profile`.
+    pub fn write_cache_file(&self, profile: &str, suffix: &str) -> PathBuf {
+        let path = self.cache_file(profile, suffix);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"cached token").unwrap();
+        path
+    }
+
+    /// Reads profiles.json as JSON.
+    pub fn profiles_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.profiles_path()).expect("profiles.json"))
+            .expect("profiles.json is JSON")
+    }
+}
+
+/// Waits for the end of a pseudo-terminal session and returns its exit code.
+pub fn pty_exit_code(mut session: expectrl::session::OsSession) -> i32 {
+    use expectrl::Expect;
+    let _ = session.expect(expectrl::Eof);
+    match session.get_process().wait().expect("wait for the process") {
+        expectrl::process::unix::WaitStatus::Exited(_, code) => code,
+        other => panic!("the process did not exit normally: {other:?}"),
+    }
+}
+
+/// Reads a keyring entry with libsecret's `secret-tool`; `None` when the
+/// entry does not exist. scripts/test.sh installs the tool.
+pub fn keyring_lookup(account: &str) -> Option<String> {
+    let output = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "entratool", "username", account])
+        .output()
+        .expect("secret-tool is missing; install libsecret-tools (scripts/test.sh does)");
+    output.status.success().then(|| {
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_string()
+    })
+}
+
+/// The keyring account of a profile's client secret.
+pub fn secret_account(profile: &str) -> String {
+    format!("profile:{}:secret", profile.to_lowercase())
+}
+
+/// The keyring account of a profile's certificate password.
+pub fn cert_password_account(profile: &str) -> String {
+    format!("profile:{}:cert-password", profile.to_lowercase())
+}
+
+/// Stores a keyring entry with `secret-tool`, as the product would.
+pub fn keyring_store(account: &str, value: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("secret-tool")
+        .args([
+            "store",
+            "--label",
+            "entratool test",
+            "service",
+            "entratool",
+            "username",
+            account,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("secret-tool is missing; install libsecret-tools (scripts/test.sh does)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "secret-tool store failed");
+}

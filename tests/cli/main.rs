@@ -6,5 +6,6 @@ mod fake_entra;
 
 mod common;
 mod config;
+mod config_manage;
 mod get_token;
 mod keyring;
