@@ -202,7 +202,9 @@ pub fn open(
     let text = std::str::from_utf8(file)
         .map_err(|_| ExportError::NotAnExport("it is not text".to_string()))?;
     let trimmed = text.trim_start_matches('\u{feff}').trim();
-    if trimmed.starts_with('{') {
+    // A file that mentions the format name is a version 1 file even when a
+    // damaged first byte hides the opening brace.
+    if trimmed.starts_with('{') || trimmed.contains(FORMAT_NAME) {
         return open_version1(trimmed, passphrase).map(|p| (p, SourceFormat::Version1));
     }
     open_original(trimmed, passphrase).map(|p| (p, SourceFormat::Original))

@@ -233,3 +233,21 @@ pub fn keyring_store(account: &str, value: &str) {
         .unwrap();
     assert!(child.wait().unwrap().success(), "secret-tool store failed");
 }
+
+/// Types a line at a hidden-input prompt. The prompt turns echo off and
+/// discards any input typed before that, so this waits for echo to go off.
+pub fn send_hidden_line(session: &mut expectrl::session::OsSession, line: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while session
+        .get_process()
+        .get_echo()
+        .expect("read the terminal mode")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hidden-input prompt never turned echo off"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    expectrl::Expect::send_line(session, line).expect("type into the terminal");
+}

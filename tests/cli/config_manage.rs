@@ -3,8 +3,8 @@
 use expectrl::Expect;
 
 use crate::common::{
-    cert_password_account, keyring_lookup, keyring_store, pty_exit_code, secret_account, stderr_of,
-    unique_name, TestEnv,
+    cert_password_account, keyring_lookup, keyring_store, pty_exit_code, secret_account,
+    send_hidden_line, stderr_of, unique_name, TestEnv,
 };
 use crate::fake_entra::{CLIENT_ID, CLIENT_SECRET, GRAPH_DEFAULT, TENANT_DOMAIN, TENANT_ID};
 
@@ -260,7 +260,7 @@ fn edit_at_terminal_stores_a_new_secret() {
     session.expect("Store a new client secret?").unwrap();
     session.send("y").unwrap();
     session.expect("Client secret").unwrap();
-    session.send_line("typed-at-the-terminal").unwrap();
+    send_hidden_line(&mut session, "typed-at-the-terminal");
     session.expect("Default flow").unwrap();
     session.send_line("").unwrap();
     session.expect("Redirect URI").unwrap();

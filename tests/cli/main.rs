@@ -7,5 +7,6 @@ mod fake_entra;
 mod common;
 mod config;
 mod config_manage;
+mod export;
 mod get_token;
 mod keyring;
