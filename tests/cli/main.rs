@@ -9,4 +9,5 @@ mod config;
 mod config_manage;
 mod export;
 mod get_token;
+mod inspect;
 mod keyring;
