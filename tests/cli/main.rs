@@ -3,10 +3,13 @@
 
 #[path = "../support/fake_entra.rs"]
 mod fake_entra;
+#[path = "../support/fake_graph.rs"]
+mod fake_graph;
 
 mod common;
 mod config;
 mod config_manage;
+mod discover;
 mod export;
 mod get_token;
 mod inspect;

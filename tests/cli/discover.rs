@@ -1,0 +1,247 @@
+//! `discover` against the local Graph stub, with a token from the fake
+//! Entra server.
+
+use serde_json::Value;
+
+use crate::common::{stderr_of, stdout_of, TestEnv};
+use crate::fake_entra::{App, AppSecret, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use crate::fake_graph::{FakeGraph, FakeGraphOptions, GraphApp};
+
+const UNPERMITTED_CLIENT_ID: &str = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
+const UNPERMITTED_SECRET: &str = "unpermitted-app-secret";
+
+fn directory() -> Vec<GraphApp> {
+    vec![
+        GraphApp::new("Contoso API", "11111111-0000-4000-8000-000000000001"),
+        GraphApp::new("contoso portal", "11111111-0000-4000-8000-000000000002"),
+        GraphApp::new(
+            "Fabrikam Api Gateway",
+            "11111111-0000-4000-8000-000000000003",
+        ),
+        GraphApp::new("O'Brien Tools", "11111111-0000-4000-8000-000000000004"),
+        GraphApp::new("Zeta Worker", "11111111-0000-4000-8000-000000000005"),
+    ]
+}
+
+fn start_graph() -> FakeGraph {
+    FakeGraph::start(FakeGraphOptions {
+        apps: directory(),
+        page_size: 2,
+        permitted_clients: vec![CLIENT_ID.to_string()],
+        foreign_next_link: None,
+    })
+}
+
+fn discover(env: &TestEnv, graph: &FakeGraph, args: &[&str]) -> std::process::Output {
+    env.cmd()
+        .arg("discover")
+        .args(args)
+        .env("ENTRATOOL_GRAPH_URL", graph.url())
+        .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap()
+}
+
+fn table_names(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split("  11111111").next().unwrap().trim().to_string())
+        .collect()
+}
+
+#[test]
+fn star_lists_every_page() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(&env, &graph, &["-p", "reader", "-s", "*"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let stdout = stdout_of(&output);
+    assert!(stdout.starts_with("DISPLAY NAME"), "{stdout}");
+    for column in ["APP ID", "CREATED", "PUBLISHER DOMAIN"] {
+        assert!(stdout.lines().next().unwrap().contains(column), "{stdout}");
+    }
+    assert_eq!(
+        table_names(&stdout),
+        [
+            "Contoso API",
+            "contoso portal",
+            "Fabrikam Api Gateway",
+            "O'Brien Tools",
+            "Zeta Worker"
+        ]
+    );
+    assert!(stdout.contains("2025-06-01"), "{stdout}");
+    assert!(stdout.contains("contoso.onmicrosoft.com"), "{stdout}");
+
+    let requests = graph.requests();
+    assert_eq!(requests.len(), 3, "expected three pages: {requests:?}");
+    assert_eq!(requests[0].param("$filter"), None);
+    assert_eq!(requests[1].param("$skiptoken"), Some("2"));
+    assert_eq!(requests[2].param("$skiptoken"), Some("4"));
+    assert!(requests.iter().all(|r| r
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer "))));
+
+    let token_request = &env.server.token_requests()[0];
+    assert_eq!(
+        token_request.field("scope"),
+        Some("https://graph.microsoft.com/.default")
+    );
+    assert_eq!(
+        token_request.field("grant_type"),
+        Some("client_credentials")
+    );
+}
+
+#[test]
+fn prefix_pattern_uses_startswith() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(&env, &graph, &["-p", "reader", "-s", "contoso*"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(
+        table_names(&stdout_of(&output)),
+        ["Contoso API", "contoso portal"]
+    );
+    assert_eq!(
+        graph.requests()[0].param("$filter"),
+        Some("startswith(displayName,'contoso')")
+    );
+}
+
+#[test]
+fn quote_in_pattern_is_escaped() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(&env, &graph, &["-p", "reader", "-s", "O'Brien*"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(table_names(&stdout_of(&output)), ["O'Brien Tools"]);
+    assert_eq!(
+        graph.requests()[0].param("$filter"),
+        Some("startswith(displayName,'O''Brien')")
+    );
+}
+
+#[test]
+fn inner_wildcard_is_matched_locally() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(&env, &graph, &["-p", "reader", "-s", "*api*"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(
+        table_names(&stdout_of(&output)),
+        ["Contoso API", "Fabrikam Api Gateway"]
+    );
+    let requests = graph.requests();
+    assert_eq!(requests[0].param("$filter"), None);
+    assert_eq!(requests.len(), 3, "every page is read for a local match");
+}
+
+#[test]
+fn json_output_lists_the_fields() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(&env, &graph, &["-p", "reader", "-s", "Zeta*", "-o", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let apps: Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+    let apps = apps.as_array().unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0]["displayName"], "Zeta Worker");
+    assert_eq!(apps[0]["appId"], "11111111-0000-4000-8000-000000000005");
+    assert_eq!(apps[0]["createdDateTime"], "2025-06-01T12:00:00Z");
+    assert_eq!(apps[0]["publisherDomain"], "contoso.onmicrosoft.com");
+}
+
+#[test]
+fn no_match_prints_nothing_on_stdout() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(&env, &graph, &["-p", "reader", "-s", "Nothing*"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(stdout_of(&output).is_empty());
+    assert!(stderr_of(&output).contains("No app registrations"));
+}
+
+#[test]
+fn forbidden_explains_the_permission() {
+    let env = TestEnv::new();
+    env.server.add_app(App {
+        client_id: UNPERMITTED_CLIENT_ID.to_string(),
+        secrets: vec![AppSecret {
+            value: UNPERMITTED_SECRET.to_string(),
+            expired: false,
+        }],
+    });
+    env.write_profile(
+        "limited",
+        TENANT_ID,
+        UNPERMITTED_CLIENT_ID,
+        &["https://graph.microsoft.com/.default"],
+    );
+    let graph = start_graph();
+    let output = env
+        .cmd()
+        .args(["discover", "-p", "limited", "-s", "*"])
+        .env("ENTRATOOL_GRAPH_URL", graph.url())
+        .env("ENTRATOOL_CLIENT_SECRET", UNPERMITTED_SECRET)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("Application.Read.All"), "{stderr}");
+    assert!(stderr.contains("Insufficient privileges"), "{stderr}");
+    assert!(stdout_of(&output).is_empty());
+}
+
+#[test]
+fn next_link_to_another_host_is_not_followed() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = FakeGraph::start(FakeGraphOptions {
+        apps: directory(),
+        page_size: 2,
+        permitted_clients: vec![CLIENT_ID.to_string()],
+        // Another origin (host name instead of IP); nothing listens there
+        // and the tool must not try.
+        foreign_next_link: Some("http://localhost:9".to_string()),
+    });
+    let output = discover(&env, &graph, &["-p", "reader"]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("not followed"), "{stderr}");
+    assert_eq!(graph.requests().len(), 1);
+}
+
+#[test]
+fn graph_url_flag_overrides_the_environment() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = env
+        .cmd()
+        .args(["discover", "-p", "reader", "--graph-url", &graph.url()])
+        .env("ENTRATOOL_GRAPH_URL", "http://127.0.0.1:9")
+        .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(graph.requests().len(), 3);
+}
+
+#[test]
+fn unknown_profile_exits_2() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(&env, &graph, &["-p", "ghost"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(graph.requests().is_empty());
+}
