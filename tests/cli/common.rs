@@ -33,7 +33,13 @@ impl TestEnv {
     /// The binary with a private config folder, the fake server as
     /// authority, and no ENTRATOOL_* variable from the caller.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("entratool").expect("binary built");
+        Command::from_std(self.std_cmd())
+    }
+
+    /// The same as [`TestEnv::cmd`], as a plain `std::process::Command`
+    /// for tests that start several processes at once.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("entratool"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("ENTRATOOL_") {
                 cmd.env_remove(&name);

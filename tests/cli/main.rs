@@ -4,6 +4,8 @@
 #[path = "../support/fake_entra.rs"]
 mod fake_entra;
 
+mod cache;
+mod clipboard;
 mod common;
 mod config;
 mod get_token;
