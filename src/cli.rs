@@ -37,6 +37,10 @@ pub enum Command {
     #[command(after_help = GET_TOKEN_EXAMPLES)]
     GetToken(GetTokenArgs),
 
+    /// Get a new token from the server, skipping the cache
+    #[command(after_help = REFRESH_EXAMPLES)]
+    Refresh(RefreshArgs),
+
     /// Create, edit, list, delete, export and import profiles
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -161,6 +165,14 @@ Examples:
 
 stdout holds only the token and a newline (or JSON with -o json); messages go to stderr.";
 
+const REFRESH_EXAMPLES: &str = "\
+Examples:
+  entratool refresh -p my-api
+  entratool refresh -p my-api -o json
+
+User profiles redeem their stored refresh token; app-only profiles make a new client
+credentials request. The new token replaces the cached one.";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// The access token alone, followed by a newline
@@ -189,6 +201,29 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Ask the server for a new token even when a cached one is still valid
+    #[arg(long)]
+    pub force: bool,
+
+    /// Neither read nor write the token cache
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Warn on stderr when the cached token expires within this many minutes
+    #[arg(long, value_name = "MINUTES", default_value_t = 5)]
+    pub warn_expiry: u64,
+
+    /// Longest time the whole command may take, such as 30s or 2m
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Options shared by the commands that print a token.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Output format on stdout
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Token)]
     pub output: OutputFormat,
@@ -197,13 +232,35 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
-    /// Longest time the whole command may take, such as 30s or 2m
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub timeout: Duration,
-
     /// Print nothing on stderr except errors
     #[arg(long)]
     pub silent: bool,
+
+    /// Do not copy the token to the clipboard (it is copied only when stdout is a terminal)
+    #[arg(long)]
+    pub no_clipboard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Profile to refresh (names match regardless of case)
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: String,
+
+    /// Scopes to request instead of the profile's, separated by commas or spaces
+    #[arg(short, long = "scope", visible_alias = "scopes", value_name = "SCOPES")]
+    pub scope: Option<String>,
+
+    /// Authority URL, for sovereign clouds or a local server
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Longest time the whole command may take, such as 30s or 2m
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -169,6 +169,10 @@ pub enum Error {
     #[error("{0}")]
     Server(Box<ServerError>),
 
+    /// The user must sign in again (no refresh token, or it was revoked).
+    #[error("{0}")]
+    SignInRequired(String),
+
     #[error("{0}")]
     Network(String),
 
@@ -211,7 +215,8 @@ impl Error {
             Error::ProfileNotFound { .. } | Error::NoProfileChosen { .. } => {
                 ExitCode::ProfileNotFound
             }
-            Error::Server(_) => ExitCode::AuthRejected,
+            Error::Server(server) if server.status >= 500 => ExitCode::Network,
+            Error::Server(_) | Error::SignInRequired(_) => ExitCode::AuthRejected,
             Error::Network(_) => ExitCode::Network,
             Error::Timeout(_) => ExitCode::Timeout,
             Error::Usage(_) => ExitCode::Usage,

@@ -1,7 +1,9 @@
 //! entratool: get Microsoft Entra ID access tokens from a terminal, a script
 //! or a CI step.
 
+pub mod cache;
 pub mod cli;
+pub mod clipboard;
 pub mod commands;
 pub mod env;
 pub mod error;
@@ -21,6 +23,14 @@ use crate::error::ExitCode;
 
 /// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> std::process::ExitCode {
+    // The clipboard holder is an internal mode, kept out of the clap tree so
+    // it appears in no help or completion.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == clipboard::HOLDER_COMMAND)
+    {
+        return clipboard::hold();
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -347,68 +347,6 @@ pub fn config_dir() -> Result<PathBuf> {
     })
 }
 
-/// The token cache folder: `cache/` in the configuration folder. A
-/// profile's cached tokens are the files in it named after the profile in
-/// lower case, either exactly or followed by a `.` and a suffix
-/// (`dev.json`, `dev.lock`).
-pub fn cache_dir() -> Result<PathBuf> {
-    Ok(config_dir()?.join("cache"))
-}
-
-/// Lists the cache files that belong to a profile.
-// NOTE: a profile name containing `/` or `\` cannot be a file name; such a
-// profile's cache is whatever the cache module makes of the name, and is not
-// found here.
-fn cache_files(dir: &Path, profile: &str) -> Vec<(PathBuf, String)> {
-    let stem = profile.to_lowercase();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let suffix = if file_name == stem {
-                String::new()
-            } else {
-                file_name
-                    .strip_prefix(&format!("{stem}."))
-                    .map(|rest| format!(".{rest}"))?
-            };
-            Some((entry.path(), suffix))
-        })
-        .collect()
-}
-
-/// Deletes a profile's cached tokens; a missing cache folder is not an error.
-pub fn remove_cached_tokens(profile: &str) -> Result<usize> {
-    let dir = cache_dir()?;
-    let files = cache_files(&dir, profile);
-    for (path, _) in &files {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("deleting the cached token", path, e)),
-        }
-    }
-    Ok(files.len())
-}
-
-/// Renames a profile's cached tokens to the new profile name.
-pub fn rename_cached_tokens(old_name: &str, new_name: &str) -> Result<()> {
-    if old_name.to_lowercase() == new_name.to_lowercase() {
-        return Ok(());
-    }
-    let dir = cache_dir()?;
-    let new_stem = new_name.to_lowercase();
-    for (path, suffix) in cache_files(&dir, old_name) {
-        let target = dir.join(format!("{new_stem}{suffix}"));
-        std::fs::rename(&path, &target)
-            .map_err(|e| Error::io("moving the cached token", &path, e))?;
-    }
-    Ok(())
-}
-
 /// The profiles file and its contents.
 pub struct ProfileStore {
     path: PathBuf,

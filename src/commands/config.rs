@@ -6,6 +6,7 @@ use std::io::{BufRead, Write};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Input, Password, Select};
 
+use crate::cache;
 use crate::cli::{ConfigCreateArgs, ConfigListArgs, ListFormat};
 use crate::env;
 use crate::error::{Error, Result};
@@ -285,6 +286,10 @@ fn save_with_secret(
         None => None,
     };
     store.add(profile)?;
+    // A deleted profile of the same name may have left cached tokens.
+    if let Some(config_dir) = store.path().parent() {
+        cache::remove_profile(config_dir, &name)?;
+    }
     if let Err(e) = store.save() {
         if let Some(keyring) = &keyring {
             let _ = keyring.delete(&name, SecretKind::ClientSecret);

@@ -7,6 +7,7 @@ use dialoguer::{Confirm, Password};
 use time::OffsetDateTime;
 
 use super::config::{accept_any, prompt_failed, validate_name, validate_tenant_any_flow, Asker};
+use crate::cache;
 use crate::cli::{ConfigDeleteArgs, ConfigEditArgs, OptionalFlow};
 use crate::error::{Error, Result};
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
@@ -97,7 +98,12 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
                 }
             }
         }
-        profile::rename_cached_tokens(&current.name, &edited.name)?;
+    }
+    // Cached tokens are bound to the profile's name and settings (the name
+    // is part of each entry's associated data), so they cannot follow a
+    // rename; any edit drops them and the next get-token asks the server.
+    if let Some(config_dir) = store.path().parent() {
+        cache::remove_profile(config_dir, &current.name)?;
     }
     ui::note(&format!(
         "Saved profile `{}` to {}",
@@ -339,14 +345,9 @@ pub fn delete(args: &ConfigDeleteArgs) -> Result<()> {
             "profile `{name}` was deleted; its keyring entries, if any, were not: {e}"
         )),
     }
-    let cache_files = profile::remove_cached_tokens(&name)?;
-    ui::note(&format!(
-        "Deleted profile `{name}`{}",
-        if cache_files > 0 {
-            format!(" and {cache_files} cached token file(s)")
-        } else {
-            String::new()
-        }
-    ));
+    if let Some(config_dir) = store.path().parent() {
+        cache::remove_profile(config_dir, &name)?;
+    }
+    ui::note(&format!("Deleted profile `{name}` and its cached tokens"));
     Ok(())
 }

@@ -2,21 +2,17 @@
 //! (`GET /v1.0/applications`), filtered by a display name pattern.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use super::get_token::{
-    ensure_supported, resolve_authority, resolve_client_secret, select_profile,
-};
+use super::get_token::{block_on_with_timeout, obtain, resolve, select_profile, CachePolicy};
 use crate::cli::{DiscoverArgs, ListFormat};
 use crate::error::{Error, Result, ServerError};
-use crate::flows::{self, FlowRequest};
 use crate::profile::{self, Flow, ProfileStore};
 use crate::secrets::Secret;
-use crate::token::TokenClient;
 use crate::ui;
 
 /// Fields requested from Graph for each application.
@@ -63,51 +59,38 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
     let pattern = args.search.trim();
 
     let store = ProfileStore::open_default()?;
-    let profile = select_profile(&store, args.profile.as_deref())?;
+    let mut profile = select_profile(&store, args.profile.as_deref())?;
+    if let Some(tenant) = &args.tenant {
+        profile.tenant_id = tenant.trim().to_string();
+    }
     let flow = args.flow.unwrap_or_else(|| profile.inferred_flow());
     let resource = args.graph_resource.trim().trim_end_matches('/');
-    let scopes = if flow == Flow::ClientCredentials {
-        vec![format!("{resource}/.default")]
+    // App-only tokens carry the app's granted permissions through
+    // `.default`; a signed-in user needs the delegated permission by name.
+    let scope = if flow == Flow::ClientCredentials {
+        format!("{resource}/.default")
     } else {
-        vec![format!("{resource}/Application.Read.All")]
+        format!("{resource}/Application.Read.All")
     };
-    let mut effective = profile.clone();
-    if let Some(tenant) = &args.tenant {
-        effective.tenant_id = tenant.trim().to_string();
-    }
-    effective.scopes.clone_from(&scopes);
-    effective.validate(flow)?;
-    ensure_supported(&effective, flow)?;
-    let authority = resolve_authority(args.authority.as_deref(), &profile)?;
-    let client_secret = match flow {
-        Flow::ClientCredentials => Some(resolve_client_secret(&profile)?),
-        _ => None,
-    };
+    let resolved = resolve(profile, Some(flow), Some(&scope), args.authority.as_deref())?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-    let apps = runtime.block_on(async {
-        tokio::time::timeout(args.timeout, async {
-            let client = TokenClient::new(&authority, args.timeout)?;
-            let request = FlowRequest {
-                profile: &effective,
-                flow,
-                scopes,
-                client_secret,
-            };
-            let token = flows::acquire(&client, &request).await?;
-            list_applications(&graph_url, &token.access_token, pattern, args.timeout).await
-        })
-        .await
-        .map_err(|_| {
-            Error::Timeout(format!(
-                "discover did not finish within {}; raise the limit with --timeout",
-                humantime::format_duration(args.timeout)
-            ))
-        })?
-    })?;
+    let deadline = Instant::now() + args.timeout;
+    let policy = CachePolicy {
+        read: true,
+        write: true,
+    };
+    let token = obtain(&resolved, policy, args.timeout)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Error::Timeout(format!(
+            "discover did not finish within {}; raise the limit with --timeout",
+            humantime::format_duration(args.timeout)
+        )));
+    }
+    let apps = block_on_with_timeout(
+        left,
+        list_applications(&graph_url, &token.access_token, pattern, left),
+    )?;
 
     let text = match args.output {
         ListFormat::Json => {
@@ -119,7 +102,7 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         ListFormat::Table if apps.is_empty() => {
             ui::note(&format!(
                 "No app registrations in tenant {} match `{pattern}`.",
-                effective.tenant_id
+                resolved.profile.tenant_id
             ));
             return Ok(());
         }

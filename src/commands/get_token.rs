@@ -1,26 +1,73 @@
-//! `get-token`: resolve the profile, flow, scopes and authority, get a token
-//! and print only the token (or JSON) on stdout.
+//! `get-token`: resolve the profile, flow, scopes and authority, serve the
+//! token from the cache when it is fresh, else get one from the server, and
+//! print only the token (or JSON) on stdout.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tracing::debug;
 
-use crate::cli::GetTokenArgs;
+use crate::cache::{self, Identity, KeySource, Lookup, TokenCache};
+use crate::cli::{GetTokenArgs, OutputArgs};
+use crate::clipboard;
 use crate::env;
 use crate::error::{Error, Result};
 use crate::flows::{self, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
 use crate::secrets::{Keyring, Secret, SecretKind};
-use crate::token::{TokenClient, DEFAULT_AUTHORITY};
+use crate::token::{Token, TokenClient, DEFAULT_AUTHORITY};
 use crate::ui;
+
+/// A request resolved from flags, environment and profile.
+pub struct Resolved {
+    pub profile: Profile,
+    pub flow: Flow,
+    pub scopes: Vec<String>,
+    pub authority: String,
+    /// `ENTRATOOL_CLIENT_SECRET`, when set.
+    pub env_secret: Option<Secret>,
+}
+
+/// How a run uses the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    pub read: bool,
+    pub write: bool,
+}
 
 pub fn run(args: &GetTokenArgs) -> Result<()> {
     let store = ProfileStore::open_default()?;
     let profile = select_profile(&store, args.profile.as_deref())?;
-    let flow = args.flow.unwrap_or_else(|| profile.inferred_flow());
-    debug!("profile `{}`, flow {flow}", profile.name);
+    let resolved = resolve(
+        profile,
+        args.flow,
+        args.scope.as_deref(),
+        args.authority.as_deref(),
+    )?;
+    let policy = CachePolicy {
+        read: !args.no_cache && !args.force,
+        write: !args.no_cache,
+    };
+    let token = obtain(&resolved, policy, args.timeout)?;
+    if token.from_cache && !args.output.silent {
+        warn_if_expiring(&token, &resolved.profile.name, args.warn_expiry);
+    }
+    emit(&token, &resolved, &args.output)
+}
 
-    let scopes = match &args.scope {
+/// Checks the request and fills in everything but the secret, which is read
+/// only when the cache cannot answer.
+pub fn resolve(
+    profile: Profile,
+    flow: Option<Flow>,
+    scope_override: Option<&str>,
+    authority_flag: Option<&str>,
+) -> Result<Resolved> {
+    let flow = flow.unwrap_or_else(|| profile.inferred_flow());
+    debug!("profile `{}`, flow {flow}", profile.name);
+    let scopes = match scope_override {
         Some(list) => {
             let scopes = profile::parse_scopes(list);
             if scopes.is_empty() {
@@ -32,44 +79,319 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
         }
         None => profile.effective_scopes(),
     };
-    let mut effective = profile.clone();
+    let mut effective = profile;
     effective.scopes.clone_from(&scopes);
     effective.validate(flow)?;
-
-    let authority = resolve_authority(args.authority.as_deref(), &profile)?;
-    ensure_supported(&profile, flow)?;
-    let client_secret = match flow {
-        Flow::ClientCredentials => Some(resolve_client_secret(&profile)?),
-        _ => None,
-    };
-
-    let request = FlowRequest {
-        profile: &effective,
+    let authority = resolve_authority(authority_flag, &effective)?;
+    ensure_supported(&effective, flow)?;
+    let env_secret = std::env::var(env::CLIENT_SECRET)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new);
+    Ok(Resolved {
+        profile: effective,
         flow,
         scopes,
+        authority,
+        env_secret,
+    })
+}
+
+/// Returns a token: from the cache when `policy.read` allows and the entry is
+/// fresh, else from the server, holding the cache lock so parallel processes
+/// send one request between them.
+pub fn obtain(resolved: &Resolved, policy: CachePolicy, timeout: Duration) -> Result<Token> {
+    let deadline = Instant::now() + timeout;
+    let identity = cache_identity(resolved);
+    let cache = if policy.read || policy.write {
+        open_cache(resolved)
+    } else {
+        None
+    };
+
+    if policy.read {
+        if let Some(Lookup::Fresh(token)) = cache
+            .as_ref()
+            .map(|c| c.lookup(&identity, OffsetDateTime::now_utc()))
+        {
+            debug!("cache hit");
+            return Ok(token);
+        }
+        debug!("cache miss");
+    }
+
+    let mut cache = cache;
+    let _lock = match cache.as_ref().map(|c| c.lock(deadline)) {
+        Some(Ok(lock)) => Some(lock),
+        Some(Err(e @ Error::Timeout(_))) => return Err(e),
+        Some(Err(e)) => {
+            ui::warn(&format!("running without the token cache: {e}"));
+            cache = None;
+            None
+        }
+        None => None,
+    };
+    let mut stale = None;
+    if policy.read {
+        // Another process may have filled the entry while this one waited.
+        match cache
+            .as_ref()
+            .map(|c| c.lookup(&identity, OffsetDateTime::now_utc()))
+        {
+            Some(Lookup::Fresh(token)) => {
+                debug!("cache filled by another process");
+                return Ok(token);
+            }
+            Some(Lookup::Stale(token)) => stale = Some(token),
+            _ => {}
+        }
+    }
+
+    // A user token near expiry is renewed silently with its refresh token.
+    if let Some(refresh_token) = stale.and_then(|t| t.refresh_token) {
+        if resolved.flow.is_user_flow() {
+            debug!("renewing the cached token with its refresh token");
+            match redeem_refresh_token(resolved, &refresh_token, remaining(deadline)?) {
+                Ok(token) => {
+                    store_in(cache.as_ref(), policy, &identity, &token);
+                    return Ok(token);
+                }
+                Err(e) if is_invalid_grant(&e) => {
+                    if let Some(cache) = &cache {
+                        cache.remove(&identity);
+                    }
+                    if !ui::can_prompt() {
+                        return Err(sign_in_again(&resolved.profile.name, &e));
+                    }
+                    ui::warn("the stored sign-in was rejected; signing in again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    let token = fetch(resolved, remaining(deadline)?)?;
+    store_in(cache.as_ref(), policy, &identity, &token);
+    Ok(token)
+}
+
+fn store_in(cache: Option<&TokenCache>, policy: CachePolicy, identity: &Identity, token: &Token) {
+    if !policy.write {
+        return;
+    }
+    if let Some(cache) = cache {
+        if let Err(e) = cache.store(identity, token) {
+            ui::warn(&format!("the token was not cached: {e}"));
+        }
+    }
+}
+
+/// True for the server's answer to a revoked or expired refresh token.
+pub fn is_invalid_grant(error: &Error) -> bool {
+    matches!(error, Error::Server(server) if server.error == "invalid_grant")
+}
+
+fn sign_in_again(profile: &str, cause: &Error) -> Error {
+    Error::SignInRequired(format!(
+        "the stored sign-in of profile `{profile}` is no longer valid ({cause}); sign in again \
+         with `entratool get-token -p {profile}` in a terminal"
+    ))
+}
+
+/// Redeems a refresh token for the resolved scopes. Confidential profiles
+/// (a client secret in the environment or keyring) send their secret too.
+pub fn redeem_refresh_token(
+    resolved: &Resolved,
+    refresh_token: &Secret,
+    timeout: Duration,
+) -> Result<Token> {
+    let client_secret = match resolved.flow {
+        Flow::AuthorizationCode if resolved.profile.auth_method == AuthMethod::ClientSecret => {
+            optional_client_secret(resolved)
+        }
+        _ => None,
+    };
+    let client = TokenClient::new(&resolved.authority, timeout)?;
+    block_on_with_timeout(
+        timeout,
+        flows::refresh_token::acquire(
+            &client,
+            &resolved.profile,
+            &resolved.scopes,
+            refresh_token,
+            client_secret.as_ref(),
+        ),
+    )
+}
+
+/// The client secret when one exists; a missing entry or keyring is not an
+/// error for flows that can run as a public client.
+fn optional_client_secret(resolved: &Resolved) -> Option<Secret> {
+    if let Some(secret) = &resolved.env_secret {
+        return Some(secret.clone());
+    }
+    Keyring::open()
+        .ok()?
+        .get(&resolved.profile.name, SecretKind::ClientSecret)
+        .ok()
+        .flatten()
+}
+
+fn remaining(deadline: Instant) -> Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Error::Timeout(
+            "the timeout passed while waiting for the token cache; raise it with --timeout"
+                .to_string(),
+        ));
+    }
+    Ok(left)
+}
+
+/// Asks the server for a token with the resolved flow.
+pub fn fetch(resolved: &Resolved, timeout: Duration) -> Result<Token> {
+    let client_secret = match resolved.flow {
+        Flow::ClientCredentials => Some(resolve_client_secret(resolved)?),
+        _ => None,
+    };
+    let request = FlowRequest {
+        profile: &resolved.profile,
+        flow: resolved.flow,
+        scopes: resolved.scopes.clone(),
         client_secret,
     };
-    let client = TokenClient::new(&authority, args.timeout)?;
+    let client = TokenClient::new(&resolved.authority, timeout)?;
+    block_on_with_timeout(timeout, flows::acquire(&client, &request))
+}
+
+/// Runs a future on a single-threaded runtime, bounded by `timeout`.
+pub fn block_on_with_timeout<T>(
+    timeout: Duration,
+    future: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-    let token = runtime.block_on(async {
-        tokio::time::timeout(args.timeout, flows::acquire(&client, &request))
-            .await
-            .map_err(|_| {
-                Error::Timeout(format!(
-                    "no token within {}; raise the limit with --timeout",
-                    humantime::format_duration(args.timeout)
-                ))
-            })?
-    })?;
+    runtime.block_on(async {
+        tokio::time::timeout(timeout, future).await.map_err(|_| {
+            Error::Timeout(format!(
+                "no token within {}; raise the limit with --timeout",
+                humantime::format_duration(timeout)
+            ))
+        })?
+    })
+}
 
+/// The cache identity of a request. The credential part never holds a
+/// secret: a secret from the environment is represented by a hash, which
+/// also separates entries made with different secrets.
+pub fn cache_identity(resolved: &Resolved) -> Identity {
+    let profile = &resolved.profile;
+    let credential = match (resolved.flow, profile.auth_method) {
+        (Flow::DeviceCode | Flow::InteractiveBrowser, _) => "public".to_string(),
+        (_, AuthMethod::ClientSecret) => match &resolved.env_secret {
+            Some(secret) => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(secret.expose().as_bytes());
+                let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("secret-env:{short}")
+            }
+            None => "secret".to_string(),
+        },
+        (_, AuthMethod::Certificate | AuthMethod::PasswordlessCertificate) => {
+            certificate_stamp(profile)
+        }
+    };
+    Identity {
+        profile: profile.name.clone(),
+        authority: resolved.authority.clone(),
+        tenant: profile.tenant_id.clone(),
+        client_id: profile.client_id.clone(),
+        credential,
+        kind: if resolved.flow.is_user_flow() {
+            "user"
+        } else {
+            "app"
+        },
+        scopes: resolved.scopes.clone(),
+    }
+}
+
+/// Identifies a certificate by path, size and modification time, so a
+/// replaced file starts a new entry without parsing the certificate on the
+/// cached path.
+fn certificate_stamp(profile: &Profile) -> String {
+    let path = profile.certificate_path.clone().unwrap_or_default();
+    let stamp = std::fs::metadata(&path)
+        .ok()
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}:{modified}", m.len())
+        })
+        .unwrap_or_default();
+    format!("cert:{path}:{stamp}")
+}
+
+/// Opens the profile's cache, or returns `None` (and runs uncached) when no
+/// key can be had.
+fn open_cache(resolved: &Resolved) -> Option<TokenCache> {
+    let source = match &resolved.env_secret {
+        Some(secret) if resolved.flow == Flow::ClientCredentials => {
+            KeySource::EnvironmentSecret(secret)
+        }
+        _ => KeySource::Keyring,
+    };
+    let config_dir = profile::config_dir().ok()?;
+    match cache::load_key(&source, true) {
+        Ok(Some(key)) => Some(TokenCache::new(&config_dir, &resolved.profile.name, key)),
+        Ok(None) => None,
+        Err(e) => {
+            debug!("running without the token cache: {e}");
+            None
+        }
+    }
+}
+
+fn warn_if_expiring(token: &Token, profile: &str, warn_minutes: u64) {
+    let left = token.expires_in(OffsetDateTime::now_utc());
+    if left < warn_minutes.saturating_mul(60) {
+        ui::warn(&format!(
+            "the cached token of profile `{profile}` expires in {} min; get a new one with \
+             `entratool refresh -p {profile}`",
+            left / 60
+        ));
+    }
+}
+
+/// Prints the token on stdout or into `--file`, and the summary on stderr
+/// when it is a terminal.
+pub fn emit(token: &Token, resolved: &Resolved, options: &OutputArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
-    let rendered = output::render(&token, args.output, now);
-    output::deliver(&rendered, args.file.as_deref(), args.silent)?;
-    if !args.silent && ui::stderr_is_terminal() {
-        output::print_summary(&token, &profile.name, flow.as_str(), now);
+    let rendered = output::render(token, options.output, now);
+    output::deliver(&rendered, options.file.as_deref(), options.silent)?;
+    if !options.silent && ui::stderr_is_terminal() {
+        output::print_summary(token, &resolved.profile.name, resolved.flow.as_str(), now);
+    }
+    // Only a person at a terminal wants the copy; scripts capturing stdout
+    // must not leave token files behind.
+    let to_terminal = std::io::stdout().is_terminal() && options.file.is_none();
+    if to_terminal && !options.no_clipboard {
+        match clipboard::copy_token(&token.access_token, &profile::config_dir()?)? {
+            clipboard::Outcome::Copied if !options.silent => ui::note(&format!(
+                "Copied to the clipboard for {} s.",
+                clipboard::HOLD_FOR.as_secs()
+            )),
+            clipboard::Outcome::WroteFile(path) if !options.silent => ui::note(&format!(
+                "No clipboard is available; the token was also written to {} (mode 0600).",
+                path.display()
+            )),
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -126,14 +448,12 @@ pub fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
 
 /// The client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else the
 /// keyring. The environment wins so CI never touches a keyring.
-pub fn resolve_client_secret(profile: &Profile) -> Result<Secret> {
-    if let Some(value) = std::env::var(env::CLIENT_SECRET)
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+pub fn resolve_client_secret(resolved: &Resolved) -> Result<Secret> {
+    if let Some(secret) = &resolved.env_secret {
         debug!("client secret from {}", env::CLIENT_SECRET);
-        return Ok(Secret::new(value));
+        return Ok(secret.clone());
     }
+    let profile = &resolved.profile;
     let keyring = Keyring::open()?;
     keyring
         .get(&profile.name, SecretKind::ClientSecret)?

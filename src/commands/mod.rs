@@ -5,6 +5,7 @@ pub mod config_edit;
 pub mod discover;
 pub mod get_token;
 pub mod inspect;
+pub mod refresh;
 pub mod transfer;
 
 use crate::cli::{Command, ConfigCommand};
@@ -13,6 +14,7 @@ use crate::error::Result;
 pub fn dispatch(command: &Command) -> Result<()> {
     match command {
         Command::GetToken(args) => get_token::run(args),
+        Command::Refresh(args) => refresh::run(args),
         Command::Config(ConfigCommand::Create(args)) => config::create(args),
         Command::Config(ConfigCommand::List(args)) => config::list(args),
         Command::Config(ConfigCommand::Edit(args)) => config_edit::edit(args),

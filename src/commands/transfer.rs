@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::config::validate_name;
+use crate::cache;
 use crate::cli::{ConfigExportArgs, ConfigImportArgs};
 use crate::env;
 use crate::error::{Error, Result};
@@ -252,6 +253,11 @@ pub fn import(args: &ConfigImportArgs) -> Result<()> {
             writes.rollback();
         }
         return Err(e);
+    }
+    // Tokens cached for a replaced profile (or a deleted one of the same
+    // name) belong to other settings.
+    if let Some(config_dir) = store.path().parent() {
+        cache::remove_profile(config_dir, &name)?;
     }
 
     let source = match format {

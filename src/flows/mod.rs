@@ -2,6 +2,7 @@
 //! [`Token`] from the shared [`TokenClient`].
 
 pub mod client_credentials;
+pub mod refresh_token;
 
 use crate::error::{Error, Result};
 use crate::profile::{Flow, Profile};

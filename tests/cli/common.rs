@@ -33,7 +33,13 @@ impl TestEnv {
     /// The binary with a private config folder, the fake server as
     /// authority, and no ENTRATOOL_* variable from the caller.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("entratool").expect("binary built");
+        Command::from_std(self.std_cmd())
+    }
+
+    /// The same as [`TestEnv::cmd`], as a plain `std::process::Command`
+    /// for tests that start several processes at once.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("entratool"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("ENTRATOOL_") {
                 cmd.env_remove(&name);
@@ -126,21 +132,11 @@ pub fn secret_appears_under(dir: &Path, needle: &str) -> Option<PathBuf> {
 }
 
 impl TestEnv {
-    /// The binary as a plain `std::process::Command`, with the same
-    /// environment as [`TestEnv::cmd`], for running it in a pseudo-terminal.
-    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("entratool"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ENTRATOOL_") {
-                cmd.env_remove(&name);
-            }
-        }
-        cmd.args(args)
-            .env("ENTRATOOL_CONFIG_DIR", self.config_dir())
-            .env("ENTRATOOL_AUTHORITY", self.server.url())
-            .env("NO_COLOR", "1")
-            .env("TERM", "xterm")
-            .env_remove("RUST_LOG");
+    /// The binary with `args`, set up to run in a pseudo-terminal: no
+    /// colour, so prompts can be matched as plain text.
+    pub fn pty_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.std_cmd();
+        cmd.args(args).env("NO_COLOR", "1").env("TERM", "xterm");
         cmd
     }
 
@@ -152,20 +148,35 @@ impl TestEnv {
         session
     }
 
-    /// The path of a token cache file of `profile` (lower-cased, as the cache
-    /// names them), with `suffix` after the name.
-    pub fn cache_file(&self, profile: &str, suffix: &str) -> PathBuf {
-        self.config_dir()
-            .join("cache")
-            .join(format!("{}{suffix}", profile.to_lowercase()))
+    /// The token cache folder of `profile`: `cache/` and the first 32 hex
+    /// digits of the SHA-256 of the lower-cased name.
+    pub fn profile_cache_dir(&self, profile: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let digest: String = Sha256::digest(profile.to_lowercase().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.config_dir().join("cache").join(&digest[..32])
     }
 
-    /// Creates a cache file for `profile`.
-    pub fn write_cache_file(&self, profile: &str, suffix: &str) -> PathBuf {
-        let path = self.cache_file(profile, suffix);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, b"cached token").unwrap();
-        path
+    /// Runs get-token for `profile` so its token is cached, and returns the
+    /// profile's cache folder.
+    pub fn fill_cache(&self, profile: &str) -> PathBuf {
+        let output = self
+            .cmd()
+            .args(["get-token", "-p", profile, "--no-clipboard"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+        let dir = self.profile_cache_dir(profile);
+        assert!(
+            files_under(&dir)
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "json")),
+            "get-token cached nothing in {}",
+            dir.display()
+        );
+        dir
     }
 
     /// Reads profiles.json as JSON.

@@ -149,14 +149,14 @@ fn edit_rename_to_existing_name_is_rejected() {
 }
 
 #[test]
-fn edit_rename_moves_secrets_and_cache() {
+fn edit_rename_moves_secrets_and_drops_cache() {
     let env = TestEnv::new();
     let old = unique_name("ren-old");
     let new = unique_name("ren-new");
     write_profile_with_extra(&env, &old);
     keyring_store(&secret_account(&old), CLIENT_SECRET);
     keyring_store(&cert_password_account(&old), "pfx-password");
-    let old_cache = env.write_cache_file(&old, ".json");
+    let old_cache = env.fill_cache(&old);
 
     let output = env
         .cmd()
@@ -176,11 +176,15 @@ fn edit_rename_moves_secrets_and_cache() {
     );
     assert_eq!(keyring_lookup(&secret_account(&old)), None);
     assert_eq!(keyring_lookup(&cert_password_account(&old)), None);
-    assert!(!old_cache.exists(), "the old cache file is still there");
-    assert!(env.cache_file(&new, ".json").exists());
+    // Cache entries are bound to the profile name, so a rename drops them.
+    assert!(!old_cache.exists(), "the old cache folder is still there");
 
     // The moved secret works under the new name.
-    let output = env.cmd().args(["get-token", "-p", &new]).output().unwrap();
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", &new, "--no-clipboard"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
 }
 
@@ -209,7 +213,7 @@ fn edit_at_terminal_keeps_defaults_and_takes_answers() {
     let env = TestEnv::new();
     let name = unique_name("pty-edit");
     write_profile_with_extra(&env, &name);
-    let mut session = env.spawn_in_pty(env.std_cmd(&["config", "edit", "-p", &name]));
+    let mut session = env.spawn_in_pty(env.pty_cmd(&["config", "edit", "-p", &name]));
 
     session.expect("Profile name").unwrap();
     session.send_line("").unwrap();
@@ -250,7 +254,7 @@ fn edit_at_terminal_stores_a_new_secret() {
     let env = TestEnv::new();
     let name = unique_name("pty-secret");
     write_profile_with_extra(&env, &name);
-    let mut session = env.spawn_in_pty(env.std_cmd(&["config", "edit", "-p", &name]));
+    let mut session = env.spawn_in_pty(env.pty_cmd(&["config", "edit", "-p", &name]));
     for prompt in ["Profile name", "Tenant ID", "Client ID", "Scopes"] {
         session.expect(prompt).unwrap();
         session.send_line("").unwrap();
@@ -287,10 +291,11 @@ fn delete_removes_profile_secrets_and_cache() {
         ])
         .to_string(),
     );
-    keyring_store(&secret_account(&name), "to-be-deleted");
+    keyring_store(&secret_account(&name), CLIENT_SECRET);
     keyring_store(&cert_password_account(&name), "pfx-to-be-deleted");
-    let cache = env.write_cache_file(&name, ".json");
-    let neighbour_cache = env.write_cache_file(&neighbour, ".json");
+    keyring_store(&secret_account(&neighbour), CLIENT_SECRET);
+    let cache = env.fill_cache(&name);
+    let neighbour_cache = env.fill_cache(&neighbour);
 
     let output = env
         .cmd()
@@ -304,7 +309,7 @@ fn delete_removes_profile_secrets_and_cache() {
     assert_eq!(profiles[0]["name"], neighbour.as_str());
     assert_eq!(keyring_lookup(&secret_account(&name)), None);
     assert_eq!(keyring_lookup(&cert_password_account(&name)), None);
-    assert!(!cache.exists(), "the cache file was not deleted");
+    assert!(!cache.exists(), "the cache folder was not deleted");
     assert!(
         neighbour_cache.exists(),
         "another profile's cache was deleted"
@@ -344,13 +349,13 @@ fn delete_at_terminal_asks_first() {
     let name = unique_name("pty-del");
     write_profile_with_extra(&env, &name);
 
-    let mut session = env.spawn_in_pty(env.std_cmd(&["config", "delete", "-p", &name]));
+    let mut session = env.spawn_in_pty(env.pty_cmd(&["config", "delete", "-p", &name]));
     session.expect("Delete profile").unwrap();
     session.send("n").unwrap();
     assert_eq!(pty_exit_code(session), 0);
     assert_eq!(env.profiles_json().as_array().unwrap().len(), 1);
 
-    let mut session = env.spawn_in_pty(env.std_cmd(&["config", "delete", "-p", &name]));
+    let mut session = env.spawn_in_pty(env.pty_cmd(&["config", "delete", "-p", &name]));
     session.expect("Delete profile").unwrap();
     session.send("y").unwrap();
     assert_eq!(pty_exit_code(session), 0);

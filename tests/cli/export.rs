@@ -326,9 +326,9 @@ fn import_refuses_to_overwrite_without_force() {
 fn import_with_failing_save(env: &TestEnv, file: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["config", "import", "-i", file.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let mut cmd = env.std_cmd(&args);
-    cmd.env("ENTRATOOL_EXPORT_PASSPHRASE", PASSPHRASE)
-        .env_remove("NO_COLOR")
+    let mut cmd = env.std_cmd();
+    cmd.args(&args)
+        .env("ENTRATOOL_EXPORT_PASSPHRASE", PASSPHRASE)
         .stdin(std::process::Stdio::null());
     unsafe {
         cmd.pre_exec(|| {
@@ -435,7 +435,7 @@ fn export_at_terminal_asks_passphrase_twice() {
     let env = TestEnv::new();
     write_app_profile(&env, "app");
     let file = export_file(&env);
-    let mut session = env.spawn_in_pty(env.std_cmd(&[
+    let mut session = env.spawn_in_pty(env.pty_cmd(&[
         "config",
         "export",
         "-p",

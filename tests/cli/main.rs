@@ -6,6 +6,8 @@ mod fake_entra;
 #[path = "../support/fake_graph.rs"]
 mod fake_graph;
 
+mod cache;
+mod clipboard;
 mod common;
 mod config;
 mod config_manage;
