@@ -10,3 +10,4 @@ mod common;
 mod config;
 mod get_token;
 mod keyring;
+mod resilience;
