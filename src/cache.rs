@@ -42,11 +42,11 @@ pub const REUSE_MARGIN: time::Duration = time::Duration::minutes(5);
 const FORMAT_VERSION: u32 = 1;
 const NONCE_LEN: usize = 12;
 
-/// Scopes the user flows add on their own; they do not change which access
-/// token is wanted, so they are left out of the cache identity.
+/// Scopes the user flows add on their own. They do not change which access
+/// token is requested, so they are left out of the cache identity.
 const IMPLICIT_SCOPES: [&str; 3] = ["offline_access", "openid", "profile"];
 
-/// What a cached token was issued for. Two requests that differ in any field
+/// The request a cached token was issued for. Two requests that differ in any field
 /// never share an entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct Identity {
@@ -54,7 +54,7 @@ pub struct Identity {
     pub authority: String,
     pub tenant: String,
     pub client_id: String,
-    /// How the app proved itself: `secret`, or a certificate identity.
+    /// The app credential: `secret`, or a certificate identity.
     pub credential: String,
     /// `app` for client credentials, `user` for the sign-in flows.
     pub kind: &'static str,
@@ -75,7 +75,7 @@ impl Identity {
         normalised
     }
 
-    /// A stable hex digest of every field, used as the entry's file name and
+    /// Computes a stable hex digest of every field, used as the entry's file name and
     /// as associated data, so an entry copied to another name fails to open.
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();
@@ -133,7 +133,7 @@ pub struct TokenCache {
     key: Zeroizing<[u8; 32]>,
 }
 
-/// The folder holding one profile's entries. The name is a hash of the
+/// Returns the folder of one profile's entries. The name is a hash of the
 /// lower-cased profile name, since profile names may hold any character.
 pub fn profile_dir(config_dir: &Path, profile: &str) -> PathBuf {
     let digest = hex(&Sha256::digest(profile.to_lowercase().as_bytes()));
@@ -151,7 +151,7 @@ pub fn remove_profile(config_dir: &Path, profile: &str) -> Result<()> {
     }
 }
 
-/// Where the cache key comes from for one run.
+/// The source of the cache key for one run.
 pub enum KeySource<'a> {
     /// Derived from a client secret given in the environment.
     EnvironmentSecret(&'a Secret),

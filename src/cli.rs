@@ -27,6 +27,10 @@ Exit codes: 0 success, 1 other error, 2 profile not found, 3 authentication reje
     propagate_version = true
 )]
 pub struct Cli {
+    /// Log decisions and HTTP requests on stderr (-v), with details (-vv); RUST_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -216,7 +220,7 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "MINUTES", default_value_t = 5)]
     pub warn_expiry: u64,
 
-    /// Longest time the whole command may take, such as 30s or 2m
+    /// Maximum time the whole command may take, such as 30s or 2m
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
@@ -258,7 +262,7 @@ pub struct RefreshArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// Longest time the whole command may take, such as 30s or 2m
+    /// Maximum time the whole command may take, such as 30s or 2m
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
@@ -461,7 +465,7 @@ pub struct ConfigCreateArgs {
     #[arg(long, value_name = "URI")]
     pub resource: Option<String>,
 
-    /// How the app proves its identity
+    /// Authentication method of the app
     #[arg(long, value_name = "METHOD", value_parser = parse_auth_method)]
     pub auth_method: Option<AuthMethod>,
 

@@ -27,7 +27,7 @@ pub const HOLDER_COMMAND: &str = "__hold-clipboard";
 /// File written in the config folder when no clipboard is available.
 pub const FALLBACK_FILE: &str = "last-token.txt";
 
-/// Longest wait for the holder to confirm the copy.
+/// Maximum wait for the holder to confirm the copy.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub enum Outcome {

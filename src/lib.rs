@@ -45,7 +45,7 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(code as u8);
         }
     };
-    init_logging();
+    init_logging(cli.verbose);
 
     match commands::dispatch(&cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -59,14 +59,21 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging() {
+/// Sends tracing output to stderr: `-v` shows decisions and requests,
+/// `-vv` adds details, and `RUST_LOG` replaces both.
+fn init_logging(verbosity: u8) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(value) if !value.is_empty() => tracing_subscriber::EnvFilter::new(value),
-        _ => return,
+        _ => match verbosity {
+            0 => return,
+            1 => tracing_subscriber::EnvFilter::new("entratool=info"),
+            _ => tracing_subscriber::EnvFilter::new("entratool=debug"),
+        },
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_target(false)
         .with_ansi(ui::stderr_is_terminal())
         .try_init();
 }

@@ -45,7 +45,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What a keyring entry holds.
+/// The kind of secret in a keyring entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
     ClientSecret,
@@ -70,7 +70,7 @@ impl SecretKind {
     }
 }
 
-/// The keyring account for a profile's secret. The original tool used
+/// Builds the keyring account name for a profile's secret. The original tool used
 /// `profile:{name}:secret`; names are lower-cased here because profile names
 /// match without regard to case.
 pub fn account(profile: &str, kind: SecretKind) -> String {
@@ -112,8 +112,8 @@ impl Keyring {
             return Err(unavailable(message));
         }
 
-        // With a desktop session the store may show an unlock prompt, which a
-        // person needs time to answer; without one a slow answer means a hang.
+        // A desktop session may show an unlock prompt, and a person needs time
+        // to respond to it. Without a display, a slow reply means a hang.
         let has_display =
             std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
         let operation_timeout = if cfg!(target_os = "linux") && !has_display {
@@ -313,7 +313,7 @@ fn unavailable(reason: &str) -> Error {
     ))
 }
 
-/// Why a keyring call failed.
+/// The failure of a keyring call.
 #[derive(Debug)]
 pub enum CallError {
     Timeout(Duration),

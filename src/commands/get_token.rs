@@ -30,7 +30,7 @@ pub struct Resolved {
     pub env_secret: Option<Secret>,
 }
 
-/// How a run uses the cache.
+/// The cache reads and writes allowed in one run.
 #[derive(Debug, Clone, Copy)]
 pub struct CachePolicy {
     pub read: bool,
@@ -72,7 +72,7 @@ pub fn resolve(
             let scopes = profile::parse_scopes(list);
             if scopes.is_empty() {
                 return Err(Error::Usage(
-                    "-s/--scope was given but holds no scope".to_string(),
+                    "-s/--scope is empty: give at least one scope".to_string(),
                 ));
             }
             scopes
@@ -186,7 +186,7 @@ fn store_in(cache: Option<&TokenCache>, policy: CachePolicy, identity: &Identity
     }
 }
 
-/// True for the server's answer to a revoked or expired refresh token.
+/// Returns true for the server error sent for a revoked or expired refresh token.
 pub fn is_invalid_grant(error: &Error) -> bool {
     matches!(error, Error::Server(server) if server.error == "invalid_grant")
 }
@@ -224,8 +224,8 @@ pub fn redeem_refresh_token(
     )
 }
 
-/// The client secret when one exists; a missing entry or keyring is not an
-/// error for flows that can run as a public client.
+/// Returns the client secret when one exists. A missing entry or keyring is
+/// not an error for flows that can run as a public client.
 fn optional_client_secret(resolved: &Resolved) -> Option<Secret> {
     if let Some(secret) = &resolved.env_secret {
         return Some(secret.clone());
@@ -423,7 +423,7 @@ pub fn select_profile(store: &ProfileStore, name: Option<&str>) -> Result<Profil
     }
 }
 
-/// The authority, first found: the flag, `ENTRATOOL_AUTHORITY`, the profile,
+/// Returns the authority, first found: the flag, `ENTRATOOL_AUTHORITY`, the profile,
 /// the public cloud.
 pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String> {
     let from_env = std::env::var(env::AUTHORITY).ok().filter(|v| !v.is_empty());
@@ -446,8 +446,8 @@ pub fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
     Ok(())
 }
 
-/// The client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else the
-/// keyring. The environment wins so CI never touches a keyring.
+/// Returns the client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else
+/// the keyring. The environment wins so CI never touches a keyring.
 pub fn resolve_client_secret(resolved: &Resolved) -> Result<Secret> {
     if let Some(secret) = &resolved.env_secret {
         debug!("client secret from {}", env::CLIENT_SECRET);

@@ -30,13 +30,13 @@ impl TestEnv {
         self.config_dir().join("profiles.json")
     }
 
-    /// The binary with a private config folder, the fake server as
+    /// Builds the binary's command with a private config folder, the fake server as
     /// authority, and no ENTRATOOL_* variable from the caller.
     pub fn cmd(&self) -> Command {
         Command::from_std(self.std_cmd())
     }
 
-    /// The same as [`TestEnv::cmd`], as a plain `std::process::Command`
+    /// Builds the same command as [`TestEnv::cmd`], as a plain `std::process::Command`
     /// for tests that start several processes at once.
     pub fn std_cmd(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("entratool"));
@@ -58,7 +58,7 @@ impl TestEnv {
         std::fs::write(self.profiles_path(), json).unwrap();
     }
 
-    /// A one-profile file for the fake app, with the given overrides.
+    /// Writes a one-profile file for the fake app, with the given overrides.
     pub fn write_profile(&self, name: &str, tenant: &str, client_id: &str, scopes: &[&str]) {
         let profile = serde_json::json!([{
             "name": name,
@@ -78,7 +78,7 @@ impl TestEnv {
     }
 }
 
-/// A profile name no other test (or earlier run) uses, since keyring
+/// Returns a profile name no other test (or earlier run) uses, since keyring
 /// entries are shared by every test in the session.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -101,7 +101,7 @@ pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Every file under `dir`, recursively.
+/// Lists every file under `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];

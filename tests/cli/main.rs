@@ -16,3 +16,4 @@ mod export;
 mod get_token;
 mod inspect;
 mod keyring;
+mod resilience;
