@@ -13,10 +13,10 @@
 //! Argon2id turns the passphrase into 64 bytes: the first 32 are the
 //! AES-256-GCM key, the SHA-256 of the last 32 is `passphraseCheck`. The
 //! header fields are the GCM associated data, so none can be changed
-//! unnoticed. `checksum` is an unkeyed SHA-256 over every other field; it
-//! lets a damaged or edited file be told apart from a wrong passphrase. It is
-//! no defence against a deliberate forger, who could recompute it, but GCM
-//! still rejects such a file.
+//! unnoticed. `checksum` is an unkeyed SHA-256 over every other field, so a
+//! damaged or edited file is distinguished from a wrong passphrase. It is no
+//! defence against a deliberate forger, who could recompute it, but GCM still
+//! rejects such a file.
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -49,7 +49,7 @@ const ORIGINAL_PBKDF2_ROUNDS: u32 = 100_000;
 const ORIGINAL_SALT_LEN: usize = 32;
 const ORIGINAL_IV_LEN: usize = 16;
 
-/// Why a file could not be read.
+/// Reasons an export file cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ExportError {
     #[error("the passphrase is wrong")]
@@ -58,7 +58,7 @@ pub enum ExportError {
     Damaged(String),
     #[error(
         "the passphrase is wrong or the file is damaged; files from the original tool carry no \
-         integrity check, so the two cannot be told apart"
+         integrity check, so the two cannot be distinguished"
     )]
     OriginalDecryptFailed,
     #[error("the file is not a profile export: {0}")]
@@ -185,7 +185,7 @@ pub fn seal(plaintext: &[u8], passphrase: &Secret) -> String {
     text
 }
 
-/// Which format a file was written in.
+/// The format an export file was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceFormat {
     Version1,

@@ -12,7 +12,7 @@ pub struct DecodedJwt {
     pub claims: Map<String, Value>,
 }
 
-/// Why a token could not be decoded, naming the part that failed.
+/// A decoding failure, naming the part of the token that failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JwtError {
     #[error("the token is empty")]

@@ -101,7 +101,7 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
     }
     // Cached tokens are bound to the profile's name and settings (the name
     // is part of each entry's associated data), so they cannot follow a
-    // rename; any edit drops them and the next get-token asks the server.
+    // rename. Any edit drops them, so the next get-token requests a new token.
     if let Some(config_dir) = store.path().parent() {
         cache::remove_profile(config_dir, &current.name)?;
     }

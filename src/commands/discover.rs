@@ -252,7 +252,7 @@ async fn fetch_page(http: &reqwest::Client, url: &reqwest::Url, token: &Secret) 
 }
 
 /// Turns a Graph error (`{"error": {"code", "message"}}`) into an error
-/// that says what to do; 403 names the permission the token lacks.
+/// with the next step; for 403 it names the permission the token lacks.
 fn graph_error(endpoint: &str, status: u16, body: &[u8]) -> Error {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let code = parsed
