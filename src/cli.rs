@@ -359,6 +359,15 @@ pub struct ConfigEditArgs {
     #[arg(long)]
     pub client_secret_stdin: bool,
 
+    /// Keep the certificate password in the OS keyring (true or false); false removes
+    /// a stored one
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub cache_certificate_password: Option<bool>,
+
+    /// Read a new certificate password from stdin (one line) and store it in the keyring
+    #[arg(long, conflicts_with = "client_secret_stdin")]
+    pub certificate_password_stdin: bool,
+
     /// Path to the certificate file, for certificate auth methods
     #[arg(long, value_name = "PATH")]
     pub certificate_path: Option<String>,

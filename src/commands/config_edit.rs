@@ -24,12 +24,14 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
         || args.resource.is_some()
         || args.auth_method.is_some()
         || args.client_secret_stdin
+        || args.certificate_password_stdin
+        || args.cache_certificate_password.is_some()
         || args.certificate_path.is_some()
         || args.default_flow.is_some()
         || args.redirect_uri.is_some()
         || args.authority.is_some();
 
-    let (mut edited, new_secret) = if has_flags {
+    let (mut edited, new_secrets) = if has_flags {
         apply_flags(&current, args)?
     } else if ui::can_prompt() {
         ask_changes(&current)?
@@ -55,7 +57,12 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
     edited.updated_at = OffsetDateTime::now_utc();
 
     let renamed = edited.name.to_lowercase() != current.name.to_lowercase();
-    let keyring = if renamed || new_secret.is_some() {
+    // Turning the certificate password cache off (or leaving the
+    // Certificate method) removes the stored password once the profile is
+    // saved.
+    let drop_cert_password = current.cache_certificate_password
+        && !(edited.cache_certificate_password && edited.auth_method == AuthMethod::Certificate);
+    let keyring = if renamed || !new_secrets.is_empty() || drop_cert_password {
         Some(Keyring::open()?)
     } else {
         None
@@ -73,8 +80,11 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
                 }
             }
         }
-        if let Some(secret) = &new_secret {
+        if let Some(secret) = &new_secrets.client_secret {
             writes.set(&edited.name, SecretKind::ClientSecret, secret)?;
+        }
+        if let Some(password) = &new_secrets.certificate_password {
+            writes.set(&edited.name, SecretKind::CertificatePassword, password)?;
         }
     }
 
@@ -86,6 +96,14 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
         return Err(e);
     }
 
+    if let (Some(keyring), true) = (&keyring, drop_cert_password) {
+        if let Err(e) = keyring.delete(&edited.name, SecretKind::CertificatePassword) {
+            ui::warn(&format!(
+                "the certificate password of `{}` was not removed from the keyring: {e}",
+                edited.name
+            ));
+        }
+    }
     if renamed {
         if let Some(keyring) = &keyring {
             for kind in moved_kinds {
@@ -114,7 +132,20 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
 }
 
 /// Applies the change flags to a copy of the profile.
-fn apply_flags(current: &Profile, args: &ConfigEditArgs) -> Result<(Profile, Option<Secret>)> {
+/// Secrets typed or piped in during an edit, stored when the profile is.
+#[derive(Default)]
+struct EditSecrets {
+    client_secret: Option<Secret>,
+    certificate_password: Option<Secret>,
+}
+
+impl EditSecrets {
+    fn is_empty(&self) -> bool {
+        self.client_secret.is_none() && self.certificate_password.is_none()
+    }
+}
+
+fn apply_flags(current: &Profile, args: &ConfigEditArgs) -> Result<(Profile, EditSecrets)> {
     let mut edited = current.clone();
     if let Some(name) = &args.rename {
         edited.name = name.trim().to_string();
@@ -141,6 +172,9 @@ fn apply_flags(current: &Profile, args: &ConfigEditArgs) -> Result<(Profile, Opt
     if let Some(path) = &args.certificate_path {
         edited.certificate_path = non_empty(path);
     }
+    if let Some(cache) = args.cache_certificate_password {
+        edited.cache_certificate_password = cache;
+    }
     if let Some(flow) = args.default_flow {
         edited.default_flow = match flow {
             OptionalFlow::None => None,
@@ -159,12 +193,21 @@ fn apply_flags(current: &Profile, args: &ConfigEditArgs) -> Result<(Profile, Opt
             edited.auth_method
         )));
     }
-    let secret = if args.client_secret_stdin {
-        Some(read_secret_line()?)
-    } else {
-        None
-    };
-    Ok((edited, secret))
+    let mut secrets = EditSecrets::default();
+    if args.client_secret_stdin {
+        secrets.client_secret = Some(read_secret_line("--client-secret-stdin")?);
+    }
+    if args.certificate_password_stdin {
+        if edited.auth_method != AuthMethod::Certificate || !edited.cache_certificate_password {
+            return Err(Error::Usage(
+                "--certificate-password-stdin needs auth method Certificate with \
+                 --cache-certificate-password true; nothing was saved"
+                    .to_string(),
+            ));
+        }
+        secrets.certificate_password = Some(read_secret_line("--certificate-password-stdin")?);
+    }
+    Ok((edited, secrets))
 }
 
 fn non_empty(value: &str) -> Option<String> {
@@ -172,26 +215,25 @@ fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_string())
 }
 
-fn read_secret_line() -> Result<Secret> {
-    let mut line = String::new();
+/// Reads one line from stdin for the secret named by `flag`.
+fn read_secret_line(flag: &str) -> Result<Secret> {
+    let mut line = zeroize::Zeroizing::new(String::new());
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| Error::Other(format!("cannot read the client secret from stdin: {e}")))?;
+        .map_err(|e| Error::Other(format!("cannot read {flag} from stdin: {e}")))?;
     let secret = Secret::new(line.trim_end_matches(['\r', '\n']));
-    drop(zeroize::Zeroizing::new(line));
     if secret.expose().is_empty() {
-        return Err(Error::Usage(
-            "--client-secret-stdin was given but stdin held no secret; nothing was saved"
-                .to_string(),
-        ));
+        return Err(Error::Usage(format!(
+            "{flag} was given but stdin held no value; nothing was saved"
+        )));
     }
     Ok(secret)
 }
 
 /// Walks the same questions as `config create`, each with the current value
 /// as its default.
-fn ask_changes(current: &Profile) -> Result<(Profile, Option<Secret>)> {
+fn ask_changes(current: &Profile) -> Result<(Profile, EditSecrets)> {
     let asker = Asker {
         interactive: true,
         theme: ColorfulTheme::default(),
@@ -236,24 +278,10 @@ fn ask_changes(current: &Profile) -> Result<(Profile, Option<Secret>)> {
     edited.auth_method =
         AuthMethod::ALL[asker.choose("Authentication method", &labels, current_method)?];
 
-    let mut secret = None;
+    let mut secrets = EditSecrets::default();
     if edited.auth_method == AuthMethod::ClientSecret {
-        let change = Confirm::with_theme(&asker.theme)
-            .with_prompt("Store a new client secret?")
-            .default(false)
-            .interact()
-            .map_err(prompt_failed)?;
-        if change {
-            let value = Password::with_theme(&asker.theme)
-                .with_prompt("Client secret (input hidden)")
-                .interact()
-                .map_err(prompt_failed)?;
-            if value.is_empty() {
-                return Err(Error::Usage(
-                    "the client secret is empty; nothing was saved".to_string(),
-                ));
-            }
-            secret = Some(Secret::new(value));
+        if confirm(&asker, "Store a new client secret?", false)? {
+            secrets.client_secret = Some(ask_hidden(&asker, "Client secret")?);
         }
     } else {
         let path = asker.text(
@@ -263,6 +291,20 @@ fn ask_changes(current: &Profile) -> Result<(Profile, Option<Secret>)> {
             accept_any,
         )?;
         edited.certificate_path = Some(path);
+    }
+    if edited.auth_method == AuthMethod::Certificate {
+        edited.cache_certificate_password = confirm(
+            &asker,
+            "Keep the certificate password in the OS keyring?",
+            current.cache_certificate_password,
+        )?;
+        if edited.cache_certificate_password
+            && confirm(&asker, "Store a new certificate password?", false)?
+        {
+            secrets.certificate_password = Some(ask_hidden(&asker, "Certificate password")?);
+        }
+    } else {
+        edited.cache_certificate_password = false;
     }
 
     let flow_labels = [
@@ -284,7 +326,30 @@ fn ask_changes(current: &Profile) -> Result<(Profile, Option<Secret>)> {
         "Redirect URI (optional; `-` clears it)",
         current.redirect_uri.as_deref(),
     )?;
-    Ok((edited, secret))
+    Ok((edited, secrets))
+}
+
+fn confirm(asker: &Asker, prompt: &str, default: bool) -> Result<bool> {
+    Confirm::with_theme(&asker.theme)
+        .with_prompt(prompt)
+        .default(default)
+        .interact()
+        .map_err(prompt_failed)
+}
+
+/// Reads a non-empty value at a hidden-input prompt.
+fn ask_hidden(asker: &Asker, what: &str) -> Result<Secret> {
+    let value = Password::with_theme(&asker.theme)
+        .with_prompt(format!("{what} (input hidden)"))
+        .interact()
+        .map_err(prompt_failed)?;
+    if value.is_empty() {
+        return Err(Error::Usage(format!(
+            "the {} is empty; nothing was saved",
+            what.to_lowercase()
+        )));
+    }
+    Ok(Secret::new(value))
 }
 
 /// A free-text answer with the current value as default; `-` clears it.

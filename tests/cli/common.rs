@@ -262,3 +262,28 @@ pub fn send_hidden_line(session: &mut expectrl::session::OsSession, line: &str) 
     }
     expectrl::Expect::send_line(session, line).expect("type into the terminal");
 }
+
+/// Runs a command that may write files of at most 16 bytes (RLIMIT_FSIZE),
+/// so saving `profiles.json` fails with EFBIG. SIGXFSZ is ignored so the
+/// write returns the error instead of killing the process. Keyring writes
+/// go over D-Bus to another process, so they still succeed.
+pub fn output_with_tiny_file_limit(mut cmd: std::process::Command) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(std::process::Stdio::null());
+    // SAFETY: the closure runs in the child between fork and exec and calls
+    // only async-signal-safe functions (setrlimit, signal).
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 16,
+                rlim_max: 16,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}

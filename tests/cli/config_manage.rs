@@ -3,8 +3,8 @@
 use expectrl::Expect;
 
 use crate::common::{
-    cert_password_account, keyring_lookup, keyring_store, pty_exit_code, secret_account,
-    send_hidden_line, stderr_of, unique_name, TestEnv,
+    cert_password_account, keyring_lookup, keyring_store, output_with_tiny_file_limit,
+    pty_exit_code, secret_account, send_hidden_line, stderr_of, unique_name, TestEnv,
 };
 use crate::fake_entra::{CLIENT_ID, CLIENT_SECRET, GRAPH_DEFAULT, TENANT_DOMAIN, TENANT_ID};
 
@@ -360,4 +360,139 @@ fn delete_at_terminal_asks_first() {
     session.send("y").unwrap();
     assert_eq!(pty_exit_code(session), 0);
     assert_eq!(env.profiles_json().as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn edit_certificate_password_by_flags() {
+    let env = TestEnv::new();
+    let name = unique_name("certpw");
+    write_profile_with_extra(&env, &name);
+
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "edit",
+            "-p",
+            &name,
+            "--auth-method",
+            "Certificate",
+            "--certificate-path",
+            "/etc/entratool-test/app.pfx",
+            "--cache-certificate-password",
+            "true",
+            "--certificate-password-stdin",
+        ])
+        .write_stdin("pfx-from-stdin\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let profile = &env.profiles_json()[0];
+    assert_eq!(profile["authMethod"], "Certificate");
+    assert_eq!(profile["certificatePath"], "/etc/entratool-test/app.pfx");
+    assert_eq!(profile["cacheCertificatePassword"], true);
+    assert_eq!(
+        keyring_lookup(&cert_password_account(&name)).as_deref(),
+        Some("pfx-from-stdin")
+    );
+
+    // Turning the cache off removes the stored password.
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "edit",
+            "-p",
+            &name,
+            "--cache-certificate-password",
+            "false",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(env.profiles_json()[0]["cacheCertificatePassword"], false);
+    assert_eq!(keyring_lookup(&cert_password_account(&name)), None);
+}
+
+#[test]
+fn edit_certificate_method_needs_a_path() {
+    let env = TestEnv::new();
+    write_profile_with_extra(&env, "app");
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "edit",
+            "-p",
+            "app",
+            "--auth-method",
+            "certificate",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(stderr_of(&output).contains("--certificate-path"));
+    assert_eq!(env.profiles_json()[0]["authMethod"], "ClientSecret");
+}
+
+#[test]
+fn edit_at_terminal_asks_certificate_questions() {
+    let env = TestEnv::new();
+    let name = unique_name("pty-cert");
+    write_profile_with_extra(&env, &name);
+    let mut session = env.spawn_in_pty(env.pty_cmd(&["config", "edit", "-p", &name]));
+    for prompt in ["Profile name", "Tenant ID", "Client ID", "Scopes"] {
+        session.expect(prompt).unwrap();
+        session.send_line("").unwrap();
+    }
+    session.expect("Authentication method").unwrap();
+    // Down once, from ClientSecret to Certificate.
+    session.send("\x1b[B").unwrap();
+    session.send_line("").unwrap();
+    session.expect("Certificate path").unwrap();
+    session.send_line("/srv/app.pfx").unwrap();
+    session.expect("Keep the certificate password").unwrap();
+    session.send("y").unwrap();
+    session.expect("Store a new certificate password?").unwrap();
+    session.send("y").unwrap();
+    session.expect("Certificate password").unwrap();
+    send_hidden_line(&mut session, "typed-pfx-password");
+    session.expect("Default flow").unwrap();
+    session.send_line("").unwrap();
+    session.expect("Redirect URI").unwrap();
+    session.send_line("").unwrap();
+    assert_eq!(pty_exit_code(session), 0);
+
+    let profile = &env.profiles_json()[0];
+    assert_eq!(profile["authMethod"], "Certificate");
+    assert_eq!(profile["certificatePath"], "/srv/app.pfx");
+    assert_eq!(profile["cacheCertificatePassword"], true);
+    assert_eq!(
+        keyring_lookup(&cert_password_account(&name)).as_deref(),
+        Some("typed-pfx-password")
+    );
+}
+
+#[test]
+fn failed_rename_leaves_keyring_unchanged() {
+    let env = TestEnv::new();
+    let old = unique_name("ren-fail-old");
+    let new = unique_name("ren-fail-new");
+    write_profile_with_extra(&env, &old);
+    keyring_store(&secret_account(&old), "kept-secret");
+    let before = std::fs::read(env.profiles_path()).unwrap();
+
+    let mut cmd = env.std_cmd();
+    cmd.args(["config", "edit", "-p", &old, "--rename", &new]);
+    let output = output_with_tiny_file_limit(cmd);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writing failed"), "{stderr}");
+
+    assert_eq!(std::fs::read(env.profiles_path()).unwrap(), before);
+    assert_eq!(
+        keyring_lookup(&secret_account(&old)).as_deref(),
+        Some("kept-secret")
+    );
+    assert_eq!(keyring_lookup(&secret_account(&new)), None);
 }

@@ -1,7 +1,6 @@
 //! `config export` and `config import`: round trips, wrong passphrases,
 //! damaged files, the original tool's files and all-or-nothing imports.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -10,8 +9,8 @@ use cbc::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
 use expectrl::Expect;
 
 use crate::common::{
-    cert_password_account, files_under, keyring_lookup, keyring_store, pty_exit_code,
-    secret_account, send_hidden_line, stderr_of, stdout_of, unique_name, TestEnv,
+    cert_password_account, files_under, keyring_lookup, keyring_store, output_with_tiny_file_limit,
+    pty_exit_code, secret_account, send_hidden_line, stderr_of, stdout_of, unique_name, TestEnv,
 };
 use crate::fake_entra::{CLIENT_ID, CLIENT_SECRET, GRAPH_DEFAULT, TENANT_ID};
 
@@ -319,31 +318,13 @@ fn import_refuses_to_overwrite_without_force() {
     assert_eq!(profiles[0]["clientId"], CLIENT_ID);
 }
 
-/// Runs an import whose profile save fails: the process may write files of
-/// at most a few bytes (RLIMIT_FSIZE), and SIGXFSZ is ignored so the write
-/// returns EFBIG instead of killing it. Keyring writes go over D-Bus to
-/// another process, so they still succeed and must be undone.
 fn import_with_failing_save(env: &TestEnv, file: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["config", "import", "-i", file.to_str().unwrap()];
-    args.extend_from_slice(extra);
     let mut cmd = env.std_cmd();
-    cmd.args(&args)
-        .env("ENTRATOOL_EXPORT_PASSPHRASE", PASSPHRASE)
-        .stdin(std::process::Stdio::null());
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 16,
-                rlim_max: 16,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    cmd.output().unwrap()
+    cmd.args(["config", "import", "-i"])
+        .arg(file)
+        .args(extra)
+        .env("ENTRATOOL_EXPORT_PASSPHRASE", PASSPHRASE);
+    output_with_tiny_file_limit(cmd)
 }
 
 #[test]
