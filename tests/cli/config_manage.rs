@@ -496,3 +496,23 @@ fn failed_rename_leaves_keyring_unchanged() {
     );
     assert_eq!(keyring_lookup(&secret_account(&new)), None);
 }
+
+#[test]
+fn delete_without_keyring_warns_and_deletes() {
+    let env = TestEnv::new();
+    write_profile_with_extra(&env, "app");
+    let output = env
+        .cmd()
+        .args(["config", "delete", "-p", "app", "--yes"])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/entratool-test-bus",
+        )
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning:"), "{stderr}");
+    assert!(stderr.contains("keyring entries"), "{stderr}");
+    assert_eq!(env.profiles_json().as_array().unwrap().len(), 0);
+}

@@ -245,3 +245,30 @@ fn unknown_profile_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(graph.requests().is_empty());
 }
+
+#[test]
+fn tenant_flag_picks_the_token_tenant() {
+    let env = TestEnv::new();
+    env.write_default_profile("reader");
+    let graph = start_graph();
+    let output = discover(
+        &env,
+        &graph,
+        &[
+            "-p",
+            "reader",
+            "-t",
+            crate::fake_entra::TENANT_DOMAIN,
+            "-s",
+            "Zeta*",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let token_request = &env.server.token_requests()[0];
+    assert_eq!(
+        token_request.path,
+        format!("/{}/oauth2/v2.0/token", crate::fake_entra::TENANT_DOMAIN)
+    );
+    // The profile itself is unchanged.
+    assert_eq!(env.profiles_json()[0]["tenantId"], TENANT_ID);
+}
