@@ -135,8 +135,28 @@ impl TestEnv {
     /// The binary with `args`, set up to run in a pseudo-terminal: no
     /// colour, so prompts can be matched as plain text.
     pub fn pty_cmd(&self, args: &[&str]) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
         let mut cmd = self.std_cmd();
         cmd.args(args).env("NO_COLOR", "1").env("TERM", "xterm");
+        // The pseudo-terminal starts with echo off. Turn it on, as in a real
+        // terminal, so `send_hidden_line` can see a hidden-input prompt
+        // switch it off.
+        // SAFETY: runs in the child before exec and calls only tcgetattr and
+        // tcsetattr, which are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
+                if libc::tcgetattr(libc::STDIN_FILENO, termios.as_mut_ptr()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let mut termios = termios.assume_init();
+                termios.c_lflag |= libc::ECHO;
+                if libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &termios) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 
@@ -247,6 +267,7 @@ pub fn keyring_store(account: &str, value: &str) {
 
 /// Types a line at a hidden-input prompt. The prompt turns echo off and
 /// discards any input typed before that, so this waits for echo to go off.
+/// It relies on [`TestEnv::pty_cmd`] having turned echo on at the start.
 pub fn send_hidden_line(session: &mut expectrl::session::OsSession, line: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while session
