@@ -31,6 +31,10 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Extra CA certificates (PEM) to trust, such as a TLS-inspecting proxy's
+    #[arg(long, value_name = "PATH", global = true, env = "ENTRATOOL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -10,3 +10,5 @@ pub const CLIENT_SECRET: &str = "ENTRATOOL_CLIENT_SECRET";
 pub const KEYRING_TIMEOUT: &str = "ENTRATOOL_KEYRING_TIMEOUT";
 /// Disables colour, as described at no-color.org.
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Extra CA certificates (PEM) to trust; same as `--ca-file`.
+pub const CA_FILE: &str = "ENTRATOOL_CA_FILE";

@@ -44,6 +44,9 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     init_logging(cli.verbose);
+    if let Some(path) = &cli.ca_file {
+        token::client::trust_ca_file(path.clone());
+    }
 
     match commands::dispatch(&cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -3,6 +3,8 @@
 
 #[path = "../support/fake_entra.rs"]
 mod fake_entra;
+#[path = "../support/tls.rs"]
+mod tls_support;
 
 mod cache;
 mod clipboard;
@@ -11,3 +13,4 @@ mod config;
 mod get_token;
 mod keyring;
 mod resilience;
+mod tls;
