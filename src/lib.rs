@@ -1,6 +1,7 @@
 //! entratool: get Microsoft Entra ID access tokens from a terminal, a script
 //! or a CI step.
 
+pub mod certificate;
 pub mod cli;
 pub mod commands;
 pub mod env;

@@ -4,10 +4,11 @@
 use time::OffsetDateTime;
 use tracing::debug;
 
+use crate::certificate::{self, AssertionOptions, PasswordSources};
 use crate::cli::GetTokenArgs;
 use crate::env;
 use crate::error::{Error, Result};
-use crate::flows::{self, FlowRequest};
+use crate::flows::{self, ClientCredential, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
 use crate::secrets::{Keyring, Secret, SecretKind};
@@ -37,9 +38,8 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
     effective.validate(flow)?;
 
     let authority = resolve_authority(args.authority.as_deref(), &profile)?;
-    ensure_supported(&profile, flow)?;
-    let client_secret = match flow {
-        Flow::ClientCredentials => Some(resolve_client_secret(&profile)?),
+    let client_credential = match flow {
+        Flow::ClientCredentials => Some(resolve_client_credential(&profile, args)?),
         _ => None,
     };
 
@@ -47,7 +47,7 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
         profile: &effective,
         flow,
         scopes,
-        client_secret,
+        client_credential,
     };
     let client = TokenClient::new(&authority, args.timeout)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -114,14 +114,39 @@ pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String
     Ok(authority.trim_end_matches('/').to_string())
 }
 
-fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
-    if flow == Flow::ClientCredentials && profile.auth_method != AuthMethod::ClientSecret {
-        return Err(Error::Unsupported(format!(
-            "profile `{}` uses {} authentication, which is not supported yet",
-            profile.name, profile.auth_method
-        )));
+/// The client's credential for the profile's auth method: the secret, or
+/// the certificate opened and checked, so every certificate problem shows
+/// up before any request is sent.
+pub fn resolve_client_credential(
+    profile: &Profile,
+    args: &GetTokenArgs,
+) -> Result<ClientCredential> {
+    if profile.auth_method == AuthMethod::ClientSecret {
+        return resolve_client_secret(profile).map(ClientCredential::Secret);
     }
-    Ok(())
+    let sources = PasswordSources {
+        use_keyring: profile.cache_certificate_password || args.cache_cert_password,
+        interactive: ui::can_prompt(),
+    };
+    let (path, certificate) = certificate::load_for_profile(profile, &sources)?;
+    let options = AssertionOptions {
+        algorithm: args
+            .assertion_algorithm
+            .or(profile.client_assertion_algorithm)
+            .unwrap_or_default(),
+        include_x5t: args.include_x5t || profile.include_x5t,
+        include_x5c: args.include_x5c || profile.include_x5c,
+    };
+    debug!(
+        "client assertion {} from {} (SHA-1 thumbprint {})",
+        options.algorithm,
+        path.display(),
+        certificate.sha1_thumbprint()
+    );
+    Ok(ClientCredential::Certificate {
+        certificate: Box::new(certificate),
+        options,
+    })
 }
 
 /// The client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else the

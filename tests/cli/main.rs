@@ -4,6 +4,7 @@
 #[path = "../support/fake_entra.rs"]
 mod fake_entra;
 
+mod certificates;
 mod common;
 mod config;
 mod get_token;
