@@ -124,7 +124,7 @@ pub struct GetTokenArgs {
 pub enum ConfigCommand {
     /// Create a profile; prompts for missing fields in a terminal, else takes flags
     #[command(after_help = CONFIG_CREATE_EXAMPLES)]
-    Create(ConfigCreateArgs),
+    Create(Box<ConfigCreateArgs>),
 
     /// List profiles as a table, or as JSON with -o json
     #[command(

@@ -216,3 +216,41 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tilde_expands_to_home() {
+        let home = dirs::home_dir().expect("a home folder");
+        assert_eq!(expand_path("~/certs/app.pfx"), home.join("certs/app.pfx"));
+        assert_eq!(expand_path("~"), home);
+        assert_eq!(expand_path("/etc/app.pem"), PathBuf::from("/etc/app.pem"));
+        assert_eq!(
+            expand_path("~other/app.pem"),
+            PathBuf::from("~other/app.pem")
+        );
+    }
+
+    #[test]
+    fn assertion_algorithm_parses_any_case() {
+        assert_eq!("rs256".parse(), Ok(AssertionAlgorithm::RS256));
+        assert_eq!("PS256".parse(), Ok(AssertionAlgorithm::PS256));
+        assert!("HS256".parse::<AssertionAlgorithm>().is_err());
+        assert_eq!(AssertionAlgorithm::default(), AssertionAlgorithm::PS256);
+    }
+
+    #[test]
+    fn format_detection() {
+        assert_eq!(
+            Format::detect(b"-----BEGIN CERTIFICATE-----\n"),
+            Format::Pem
+        );
+        assert_eq!(
+            Format::detect(b"Bag Attributes\n-----BEGIN PRIVATE KEY-----"),
+            Format::Pem
+        );
+        assert_eq!(Format::detect(&[0x30, 0x82, 0x0a, 0x00]), Format::Pkcs12);
+    }
+}

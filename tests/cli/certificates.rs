@@ -843,3 +843,182 @@ fn config_create_protected_file_without_password_source() {
     );
     assert!(!env.profiles_path().exists());
 }
+
+// Prompts, in a pseudo-terminal made by util-linux `script`.
+
+/// Runs get-token inside `script`, so stdin and stderr are a terminal, and
+/// types each answer after a pause that lets the prompt appear first.
+fn get_token_in_terminal(env: &TestEnv, profile: &str, args: &str, answers: &[&str]) -> Output {
+    use std::io::Write;
+
+    let binary = assert_cmd::cargo::cargo_bin("entratool");
+    let command = format!("{} get-token -p {profile} {args}", binary.display());
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]);
+    for (name, value) in env.cmd().get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    let mut child = script
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    let mut stdin = child.stdin.take().unwrap();
+    for answer in answers {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(format!("{answer}\r").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn prompt_retries_then_caches_password() {
+    let env = cert_env();
+    let name = unique_name("cert-prompt");
+    write_cert_profile(
+        &env,
+        &name,
+        "Certificate",
+        cert("default.pfx").to_str().unwrap(),
+        Value::Null,
+    );
+    let output = get_token_in_terminal(&env, &name, "--cache-cert-password", &["wrong", PASSWORD]);
+    // `script` puts everything the terminal shows on its stdout.
+    let screen = stdout_of(&output);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("Password for"), "{screen}");
+    assert!(screen.contains("wrong password for"), "{screen}");
+    assert!(screen.contains("2 tries left"), "{screen}");
+    assert!(
+        !screen.contains(PASSWORD),
+        "the password was echoed: {screen}"
+    );
+    assert_eq!(env.server.tokens_issued(), 1);
+
+    // The prompted password was cached, so the next run needs no terminal.
+    let cached = get_token(&env, &name, &["--cache-cert-password"], None);
+    assert!(cached.status.success(), "{}", stderr_of(&cached));
+    assert_eq!(env.server.tokens_issued(), 2);
+}
+
+#[test]
+fn prompt_gives_up_after_three_tries() {
+    let env = cert_env();
+    write_cert_profile(
+        &env,
+        "app",
+        "Certificate",
+        cert("legacy.pfx").to_str().unwrap(),
+        Value::Null,
+    );
+    let output = get_token_in_terminal(&env, "app", "", &["one", "two", "three"]);
+    let screen = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("after 3 tries"), "{screen}");
+    assert!(env.server.requests().is_empty());
+}
+
+// The test server's own checks, so a lax server cannot hide a bad client.
+
+/// POSTs a form to the test server over a plain TCP connection and returns
+/// the status code and body.
+fn post_form(env: &TestEnv, form: &[(&str, &str)]) -> (u16, Value) {
+    use std::io::{Read, Write};
+
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", env.server.port())).unwrap();
+    write!(
+        stream,
+        "POST /{TENANT_ID}/oauth2/v2.0/token HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let json = response.split_once("\r\n\r\n").unwrap().1;
+    (status, serde_json::from_str(json).unwrap())
+}
+
+fn replay(env: &TestEnv, assertion: &str, assertion_type: &str) -> (u16, Value) {
+    post_form(
+        env,
+        &[
+            ("client_id", CERT_CLIENT_ID),
+            ("grant_type", "client_credentials"),
+            ("scope", GRAPH_DEFAULT),
+            ("client_assertion_type", assertion_type),
+            ("client_assertion", assertion),
+        ],
+    )
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[test]
+fn server_rejects_replayed_or_altered_assertions() {
+    let env = assert_token_with("pem-pkcs8.pem", "Certificate", None);
+    let assertion = sent_assertion(&env);
+
+    let (status, body) = replay(&env, &assertion, JWT_BEARER);
+    assert_eq!(status, 401);
+    assert_eq!(body["error_codes"][0], 700027);
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
+
+    // Same signature, other audience: the signature no longer matches.
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let mut claims = decode_claims(&assertion);
+    claims["aud"] = Value::from("https://login.microsoftonline.com/other/oauth2/v2.0/token");
+    claims["jti"] = Value::from(uuid::Uuid::new_v4().to_string());
+    let altered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    let (status, body) = replay(&env, &altered, JWT_BEARER);
+    assert_eq!(status, 401);
+    assert_eq!(body["error_codes"][0], 700027);
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("failed signature validation"));
+
+    let (status, body) = replay(&env, &assertion, "urn:example:wrong-type");
+    assert_eq!(status, 400);
+    assert_eq!(body["error_codes"][0], 50027);
+    assert_eq!(env.server.tokens_issued(), 1);
+}
+
+#[test]
+fn server_rejects_expired_assertion() {
+    // A server clock two days behind sees the assertion's lifetime as far
+    // too long and its nbf in the future.
+    let env = cert_env();
+    env.server.set_clock_offset(-2 * 24 * 3600);
+    write_cert_profile(
+        &env,
+        "app",
+        "Certificate",
+        cert("pem-pkcs8.pem").to_str().unwrap(),
+        Value::Null,
+    );
+    let output = get_token(&env, "app", &[], None);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("AADSTS700024"), "{stderr}");
+}
