@@ -61,7 +61,7 @@ impl FromStr for AssertionAlgorithm {
     }
 }
 
-/// What goes into the assertion besides the required fields.
+/// Optional parts of the assertion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AssertionOptions {
     pub algorithm: AssertionAlgorithm,

@@ -21,8 +21,8 @@ const DSA_OID: &str = "1.2.840.10040.4.1";
 /// `id-RSASSA-PSS` (RFC 4055): an RSA key restricted to PSS.
 const RSA_PSS_OID: &str = "1.2.840.113549.1.1.10";
 
-/// Why a certificate file could not be used. The password cases are kept
-/// apart so the caller can try the next password source.
+/// Failure to use a certificate file. The password cases are separate
+/// variants so the caller can try the next password source.
 #[derive(Debug)]
 pub enum LoadError {
     /// The file is encrypted and no password was given.
@@ -84,6 +84,9 @@ fn parse_pkcs12(bytes: &[u8], password: Option<&Secret>) -> Result<ClientCertifi
         .iter()
         .map(|bag| bag.cert.as_der().to_vec())
         .collect();
+    // NOTE: only the first private key is used. PKCS#12 files from openssl,
+    // Windows and Azure Key Vault hold one; a file with several keys whose
+    // first key matches no certificate fails with a mismatch error.
     let Some(key_der) = keys.first() else {
         return Err(LoadError::Invalid(
             "the PKCS#12 file contains no private key (or one of a type that cannot be read); \
@@ -95,6 +98,11 @@ fn parse_pkcs12(bytes: &[u8], password: Option<&Secret>) -> Result<ClientCertifi
     assemble(key, certificates)
 }
 
+/// Maps a parser error to a password problem or an invalid file.
+///
+/// NOTE: a file without a MAC but with encrypted contents can decrypt to
+/// garbage under a wrong password (padding checks pass about once in 256
+/// tries); that case is reported as an unreadable file, not a wrong password.
 fn classify_pkcs12_error(error: &p12_keystore::error::Error, had_password: bool) -> LoadError {
     use p12_keystore::error::Error as P12;
     let password_failed = matches!(

@@ -92,17 +92,17 @@ impl ClientCertificate {
         self.not_after
     }
 
-    /// The DER encoding of the certificate that matches the key.
+    /// Returns the DER encoding of the certificate that matches the key.
     pub fn der(&self) -> &[u8] {
         &self.leaf_der
     }
 
-    /// The other certificates from the file, in file order.
+    /// Returns the other certificates from the file, in file order.
     pub fn chain(&self) -> &[Vec<u8>] {
         &self.chain_der
     }
 
-    /// The SHA-1 thumbprint in upper-case hex, as the Azure portal shows it
+    /// Returns the SHA-1 thumbprint in upper-case hex, as the Azure portal shows it
     /// under Certificates & secrets.
     pub fn sha1_thumbprint(&self) -> String {
         hex_upper(&Sha1::digest(&self.leaf_der))
@@ -112,12 +112,13 @@ impl ClientCertificate {
         hex_upper(&Sha256::digest(&self.leaf_der))
     }
 
-    /// The `x5t#S256` header value: base64url SHA-256 of the DER certificate.
+    /// Returns the `x5t#S256` header value: base64url SHA-256 of the DER
+    /// certificate.
     pub fn x5t_s256(&self) -> String {
         URL_SAFE_NO_PAD.encode(Sha256::digest(&self.leaf_der))
     }
 
-    /// The `x5t` header value: base64url SHA-1 of the DER certificate.
+    /// Returns the `x5t` header value: base64url SHA-1 of the DER certificate.
     pub fn x5t(&self) -> String {
         URL_SAFE_NO_PAD.encode(Sha1::digest(&self.leaf_der))
     }

@@ -16,7 +16,7 @@ use crate::ui;
 /// Hidden prompts allowed before giving up.
 const MAX_PROMPTS: u32 = 3;
 
-/// Where a certificate password may come from besides the environment.
+/// Password sources other than the environment.
 #[derive(Debug, Clone, Copy)]
 pub struct PasswordSources {
     /// Read (and after a prompt, store) the password in the OS keyring. Set

@@ -17,7 +17,7 @@ pub struct FlowRequest<'a> {
     pub client_credential: Option<ClientCredential>,
 }
 
-/// How a confidential client authenticates at the token endpoint.
+/// Credential of a confidential client at the token endpoint.
 pub enum ClientCredential {
     /// `client_secret` in the form (`client_secret_post`, Entra's default).
     Secret(Secret),

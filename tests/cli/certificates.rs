@@ -23,7 +23,7 @@ const CERT_CLIENT_ID: &str = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f";
 /// any shell or encoding slip shows up.
 const PASSWORD: &str = "Test Pa55 w/ \"quotes\"";
 
-/// The folder with the generated certificates, made on first use.
+/// Returns the folder of generated certificates, making them on first use.
 fn certs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -55,7 +55,7 @@ fn der(name: &str) -> Vec<u8> {
     std::fs::read(cert(name)).unwrap()
 }
 
-/// A test environment whose server knows the app with these certificates.
+/// Starts a test server whose app registration has these certificates.
 fn env_with_certificates(registered: &[&str]) -> TestEnv {
     let env = TestEnv::new();
     env.server.add_app(App {
@@ -124,7 +124,7 @@ fn header_of(jwt: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
-/// The client assertion of the only token request.
+/// Returns the client assertion of the only token request.
 fn sent_assertion(env: &TestEnv) -> String {
     let requests = env.server.token_requests();
     assert_eq!(requests.len(), 1);
@@ -564,7 +564,7 @@ fn audience_follows_the_authority() {
 
 #[test]
 fn unregistered_certificate_is_rejected_with_hint() {
-    // The server knows only the leaf of the chain, not cert.pem.
+    // The app registration has only the chain's leaf, not cert.pem.
     let env = env_with_certificates(&["leaf.der"]);
     write_cert_profile(
         &env,
@@ -1006,8 +1006,8 @@ fn server_rejects_replayed_or_altered_assertions() {
 
 #[test]
 fn server_rejects_expired_assertion() {
-    // A server clock two days behind sees the assertion's lifetime as far
-    // too long and its nbf in the future.
+    // With the server clock two days behind, the assertion's nbf lies in
+    // the server's future.
     let env = cert_env();
     env.server.set_clock_offset(-2 * 24 * 3600);
     write_cert_profile(

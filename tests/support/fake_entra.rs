@@ -668,7 +668,7 @@ fn server_now(state: &State) -> i64 {
     now + state.clock_offset_secs.load(Ordering::SeqCst)
 }
 
-/// Longest assertion lifetime accepted, as Entra limits it.
+/// Maximum lifetime of a client assertion (`exp` minus now) that is accepted.
 const MAX_ASSERTION_LIFETIME_SECS: i64 = 24 * 60 * 60;
 
 fn assertion_rejected(state: &State, message: &str) -> Reply {
