@@ -1022,3 +1022,92 @@ fn server_rejects_expired_assertion() {
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("AADSTS700024"), "{stderr}");
 }
+
+#[test]
+fn wrong_cached_password_falls_back_to_prompt() {
+    let env = cert_env();
+    let name = unique_name("cert-reprompt");
+    write_cert_profile(
+        &env,
+        &name,
+        "Certificate",
+        cert("default.pfx").to_str().unwrap(),
+        serde_json::json!({"cacheCertificatePassword": true}),
+    );
+    store_cached_password(&name, "an old password");
+    let output = get_token_in_terminal(&env, &name, "", &[PASSWORD]);
+    let screen = stdout_of(&output);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("stored in the OS keyring"), "{screen}");
+    assert!(screen.contains("Password for"), "{screen}");
+    assert_eq!(env.server.tokens_issued(), 1);
+
+    // The prompt replaced the stale keyring entry.
+    let again = get_token(&env, &name, &[], None);
+    assert!(again.status.success(), "{}", stderr_of(&again));
+}
+
+/// Checks an assertion's signature with the openssl command line, which
+/// shares no code with the tool, for both algorithms.
+#[test]
+fn signatures_verify_with_openssl() {
+    let work = tempfile::tempdir().unwrap();
+    let public_key = work.path().join("public.pem");
+    let status = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(cert("cert.pem"))
+        .stdout(std::fs::File::create(&public_key).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    for (algorithm, padding) in [
+        (
+            "PS256",
+            vec![
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+            ],
+        ),
+        ("RS256", vec![]),
+    ] {
+        let env = cert_env();
+        write_cert_profile(
+            &env,
+            "app",
+            "Certificate",
+            cert("pem-pkcs8.pem").to_str().unwrap(),
+            Value::Null,
+        );
+        let output = get_token(&env, "app", &["--assertion-alg", algorithm], None);
+        assert!(
+            output.status.success(),
+            "{algorithm}: {}",
+            stderr_of(&output)
+        );
+        let assertion = sent_assertion(&env);
+        let (signing_input, signature) = assertion.rsplit_once('.').unwrap();
+        let input_file = work.path().join(format!("{algorithm}.input"));
+        let signature_file = work.path().join(format!("{algorithm}.sig"));
+        std::fs::write(&input_file, signing_input).unwrap();
+        std::fs::write(&signature_file, URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+        let verify = std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&public_key)
+            .args(&padding)
+            .arg("-signature")
+            .arg(&signature_file)
+            .arg(&input_file)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{algorithm}: openssl rejected the signature: {}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        assert_eq!(header_of(&assertion)["alg"], algorithm);
+    }
+}
