@@ -41,7 +41,7 @@ openssl req -x509 -new -key ca-key.pem -sha256 -days 30 -subj "/CN=entratool tes
 rsa_key leaf-key.pem
 openssl req -new -key leaf-key.pem -subj "/CN=entratool test leaf" -out leaf.csr
 openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -sha256 -days 30 \
-  -out leaf.pem 2>/dev/null
+  -out leaf.pem
 # CA first, so the tool must find the leaf by its key, not by position.
 cat ca.pem leaf.pem leaf-key.pem >pem-chain.pem
 openssl pkcs12 -export -inkey leaf-key.pem -in leaf.pem -certfile ca.pem \
@@ -49,7 +49,7 @@ openssl pkcs12 -export -inkey leaf-key.pem -in leaf.pem -certfile ca.pem \
 
 # An EC key, which the tool rejects by name.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec-key.pem \
-  -sha256 -days 30 -subj "/CN=entratool test EC" -out ec-cert.pem 2>/dev/null
+  -sha256 -days 30 -subj "/CN=entratool test EC" -out ec-cert.pem
 cat ec-cert.pem ec-key.pem >pem-ec.pem
 openssl pkcs12 -export -inkey ec-key.pem -in ec-cert.pem -passout pass: -out ec.pfx
 
@@ -77,9 +77,9 @@ commonName = supplied
 CONF
 openssl req -new -key key.pem -subj "/CN=entratool dated" -out dated.csr
 openssl ca -batch -notext -config ca-db/ca.cnf -selfsign -keyfile key.pem -in dated.csr \
-  -startdate 20200101000000Z -enddate 20210101000000Z -out expired-cert.pem 2>/dev/null
+  -startdate 20200101000000Z -enddate 20210101000000Z -out expired-cert.pem
 openssl ca -batch -notext -config ca-db/ca.cnf -selfsign -keyfile key.pem -in dated.csr \
-  -startdate 20990101000000Z -enddate 21000101000000Z -out future-cert.pem 2>/dev/null
+  -startdate 20990101000000Z -enddate 21000101000000Z -out future-cert.pem
 cat expired-cert.pem key.pem >pem-expired.pem
 cat future-cert.pem key.pem >pem-future.pem
 
