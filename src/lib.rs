@@ -2,6 +2,7 @@
 //! or a CI step.
 
 pub mod cache;
+pub mod certificate;
 pub mod cli;
 pub mod clipboard;
 pub mod commands;

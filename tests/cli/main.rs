@@ -7,6 +7,7 @@ mod fake_entra;
 mod tls_support;
 
 mod cache;
+mod certificates;
 mod clipboard;
 mod common;
 mod config;
