@@ -54,6 +54,38 @@ curl, tool = results["curl"]["mean"], results["entratool"]["mean"]
 print(f"mean: curl {curl*1000:.2f} ms, entratool {tool*1000:.2f} ms, ratio {tool/curl:.2f}")
 PY
 
+# The floor: the smallest Rust program that reads and prints a small file.
+floor_dir="$work/floor"
+mkdir -p "$floor_dir"
+printf 'header.claims.signature\n' >"$floor_dir/token.txt"
+cat >"$floor_dir/main.rs" <<'RS'
+fn main() {
+    let path = std::env::args().nth(1).expect("a path");
+    print!("{}", std::fs::read_to_string(path).expect("readable file"));
+}
+RS
+rustc -O -o "$floor_dir/print-file" "$floor_dir/main.rs"
+
+"$bin" get-token -p bench >/dev/null   # fill the cache
+cached_cmds=(-n floor "$floor_dir/print-file $floor_dir/token.txt" -n cached-env-secret "$bin get-token -p bench")
+if [[ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ]] && printf '%s' "$secret" |
+    "$bin" config create --name bench-kr --tenant-id "$tenant" --client-id "$client" \
+      --client-secret-stdin 2>/dev/null; then
+  env -u ENTRATOOL_CLIENT_SECRET "$bin" get-token -p bench-kr >/dev/null
+  cached_cmds+=(-n cached-keyring "env -u ENTRATOOL_CLIENT_SECRET $bin get-token -p bench-kr")
+fi
+echo "== cached path vs the floor"
+hyperfine --warmup 5 --runs "${RUNS:-100}" -N --export-json "$work/cached.json" "${cached_cmds[@]}" 2>/dev/null |
+  sed -n '/Summary/,$p' || true
+python3 - "$work/cached.json" <<'PY'
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+floor = results["floor"]["mean"]
+for name, r in results.items():
+    print(f"mean: {name} {r['mean']*1000:.2f} ms (x{r['mean']/floor:.1f} the floor)")
+PY
+
 echo "== peak RSS of one run (KiB)"
+/usr/bin/time -f "entratool get-token (cached): %M KiB" "$bin" get-token -p bench >/dev/null
 /usr/bin/time -f "entratool get-token: %M KiB" "$bin" get-token -p bench --no-cache >/dev/null
 eval "/usr/bin/time -f 'curl: %M KiB' $curl_cmd"

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::certificate::AssertionAlgorithm;
 use crate::profile::{AuthMethod, Flow};
 
 const ROOT_EXAMPLES: &str = "\
@@ -30,6 +31,10 @@ pub struct Cli {
     /// Log decisions and HTTP requests on stderr (-v), with details (-vv); RUST_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Extra CA certificates (PEM) to trust, such as a TLS-inspecting proxy's
+    #[arg(long, value_name = "PATH", global = true, env = "ENTRATOOL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -157,6 +162,9 @@ pub struct DiscoverArgs {
     /// Longest time the whole command may take, such as 30s or 2m
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    #[command(flatten)]
+    pub certificate: CertificateArgs,
 }
 
 const GET_TOKEN_EXAMPLES: &str = "\
@@ -166,6 +174,8 @@ Examples:
   entratool get-token -p my-api -o json
   entratool get-token -p my-api --file token.txt --silent
   ENTRATOOL_CLIENT_SECRET=... entratool get-token -p ci-app      (secret for this run only)
+  ENTRATOOL_CERTIFICATE_PASSWORD=... entratool get-token -p cert-app   (PFX password, no prompt)
+  entratool get-token -p cert-app --assertion-alg RS256 --include-x5t
 
 stdout holds only the token and a newline (or JSON with -o json); messages go to stderr.";
 
@@ -207,6 +217,9 @@ pub struct GetTokenArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub certificate: CertificateArgs,
 
     /// Ask the server for a new token even when a cached one is still valid
     #[arg(long)]
@@ -262,16 +275,43 @@ pub struct RefreshArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
+    #[command(flatten)]
+    pub certificate: CertificateArgs,
+
     /// Maximum time the whole command may take, such as 30s or 2m
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+/// Options for certificate profiles, shared by the commands that get tokens.
+#[derive(Debug, Clone, Args)]
+pub struct CertificateArgs {
+    /// Read the certificate password from the OS keyring, and store it there
+    /// after a prompt (as the profile's cacheCertificatePassword does)
+    #[arg(long)]
+    pub cache_cert_password: bool,
+
+    /// Signature algorithm of the client assertion for certificate profiles
+    /// [default: the profile's clientAssertionAlgorithm, then PS256]
+    #[arg(long = "assertion-alg", value_name = "ALG", value_parser = parse_assertion_algorithm)]
+    pub assertion_algorithm: Option<AssertionAlgorithm>,
+
+    /// Add the SHA-1 `x5t` thumbprint header to the client assertion, for
+    /// authorities that do not read `x5t#S256`
+    #[arg(long)]
+    pub include_x5t: bool,
+
+    /// Add the certificate chain (`x5c` header) to the client assertion, for
+    /// subject name and issuer authentication
+    #[arg(long)]
+    pub include_x5c: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Create a profile; prompts for missing fields in a terminal, else takes flags
     #[command(after_help = CONFIG_CREATE_EXAMPLES)]
-    Create(ConfigCreateArgs),
+    Create(Box<ConfigCreateArgs>),
 
     /// List profiles as a table, or as JSON with -o json
     #[command(
@@ -359,10 +399,13 @@ pub struct ConfigEditArgs {
     #[arg(long)]
     pub client_secret_stdin: bool,
 
-    /// Keep the certificate password in the OS keyring (true or false); false removes
-    /// a stored one
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
-    pub cache_certificate_password: Option<bool>,
+    /// Keep the certificate password in the OS keyring (sets cacheCertificatePassword)
+    #[arg(long)]
+    pub cache_cert_password: bool,
+
+    /// Stop keeping the certificate password in the OS keyring and remove a stored one
+    #[arg(long, conflicts_with = "cache_cert_password")]
+    pub no_cache_cert_password: bool,
 
     /// Read a new certificate password from stdin (one line) and store it in the keyring
     #[arg(long, conflicts_with = "client_secret_stdin")]
@@ -448,9 +491,14 @@ Examples:
       --scopes https://graph.microsoft.com/.default --client-secret-stdin
   entratool config create --name ci --tenant-id <tenant> --client-id <app> --no-secret
       (the secret comes from ENTRATOOL_CLIENT_SECRET at run time)
+  printf '%s' \"$PFX_PASSWORD\" | entratool config create --name cert-app \\
+      --tenant-id <tenant> --client-id <app> --auth-method Certificate \\
+      --certificate-path ~/certs/app.pfx --certificate-password-stdin --cache-cert-password
 
 The secret is read from stdin or ENTRATOOL_CLIENT_SECRET and stored in the OS keyring,
-never in profiles.json and never from a command-line value.";
+never in profiles.json and never from a command-line value. A certificate password comes
+from stdin, ENTRATOOL_CERTIFICATE_PASSWORD or a prompt; it is stored in the OS keyring
+only with --cache-cert-password.";
 
 #[derive(Debug, Args)]
 pub struct ConfigCreateArgs {
@@ -486,9 +534,31 @@ pub struct ConfigCreateArgs {
     #[arg(long, conflicts_with = "client_secret_stdin")]
     pub no_secret: bool,
 
-    /// Path to the certificate file, for certificate auth methods
+    /// Path to the certificate file (.pfx, .p12 or .pem; `~` is expanded), for
+    /// the Certificate and PasswordlessCertificate auth methods
     #[arg(long, value_name = "PATH")]
     pub certificate_path: Option<String>,
+
+    /// Read the certificate password from stdin (one line) instead of prompting
+    #[arg(long, conflicts_with = "client_secret_stdin")]
+    pub certificate_password_stdin: bool,
+
+    /// Store the certificate password in the OS keyring, so get-token reads it
+    /// from there (sets the profile's cacheCertificatePassword)
+    #[arg(long)]
+    pub cache_cert_password: bool,
+
+    /// Signature algorithm of client assertions: PS256 (the default) or RS256
+    #[arg(long = "assertion-alg", value_name = "ALG", value_parser = parse_assertion_algorithm)]
+    pub assertion_algorithm: Option<AssertionAlgorithm>,
+
+    /// Add the SHA-1 `x5t` header to client assertions
+    #[arg(long)]
+    pub include_x5t: bool,
+
+    /// Add the certificate chain (`x5c` header) to client assertions
+    #[arg(long)]
+    pub include_x5c: bool,
 
     /// Flow used when get-token gets no -f
     #[arg(long, value_name = "FLOW", value_parser = parse_flow)]
@@ -519,6 +589,10 @@ pub struct ConfigListArgs {
 }
 
 fn parse_flow(value: &str) -> Result<Flow, String> {
+    value.parse()
+}
+
+fn parse_assertion_algorithm(value: &str) -> Result<AssertionAlgorithm, String> {
     value.parse()
 }
 

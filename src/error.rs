@@ -166,6 +166,11 @@ pub enum Error {
     #[error("{0}")]
     Keyring(String),
 
+    /// A certificate that cannot be used: unreadable, wrong password,
+    /// outside its validity period, or a key that does not match.
+    #[error("{0}")]
+    Certificate(String),
+
     #[error("{0}")]
     Server(Box<ServerError>),
 

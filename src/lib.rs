@@ -2,6 +2,7 @@
 //! or a CI step.
 
 pub mod cache;
+pub mod certificate;
 pub mod cli;
 pub mod clipboard;
 pub mod commands;
@@ -46,6 +47,9 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     init_logging(cli.verbose);
+    if let Some(path) = &cli.ca_file {
+        token::client::trust_ca_file(path.clone());
+    }
 
     match commands::dispatch(&cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -306,10 +306,11 @@ fn describe_store_error(error: &keyring_core::Error) -> String {
 
 fn unavailable(reason: &str) -> Error {
     Error::Keyring(format!(
-        "{reason}. Ways out: set {} to pass the client secret for this run, or start a Secret \
-         Service (gnome-keyring or KeePassXC) and unlock it, for example with \
-         `gnome-keyring-daemon --unlock`",
-        env::CLIENT_SECRET
+        "{reason}. Ways out: set {} (or {} for a certificate password) to pass the secret for \
+         this run, or start a Secret Service (gnome-keyring or KeePassXC) and unlock it, for \
+         example with `gnome-keyring-daemon --unlock`",
+        env::CLIENT_SECRET,
+        env::CERTIFICATE_PASSWORD
     ))
 }
 

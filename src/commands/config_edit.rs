@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::config::{accept_any, prompt_failed, validate_name, validate_tenant_any_flow, Asker};
 use crate::cache;
+use crate::certificate::{self, ClientCertificate, LoadError};
 use crate::cli::{ConfigDeleteArgs, ConfigEditArgs, OptionalFlow};
 use crate::error::{Error, Result};
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
@@ -25,7 +26,8 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
         || args.auth_method.is_some()
         || args.client_secret_stdin
         || args.certificate_password_stdin
-        || args.cache_certificate_password.is_some()
+        || args.cache_cert_password
+        || args.no_cache_cert_password
         || args.certificate_path.is_some()
         || args.default_flow.is_some()
         || args.redirect_uri.is_some()
@@ -53,6 +55,12 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
         }
     }
     edited.validate(edited.inferred_flow())?;
+    let certificate_changed = edited.certificate_path != current.certificate_path
+        || edited.auth_method != current.auth_method
+        || new_secrets.certificate_password.is_some();
+    if edited.auth_method.uses_certificate() && certificate_changed {
+        check_certificate(&edited, new_secrets.certificate_password.as_ref())?;
+    }
     edited.created_at = current.created_at;
     edited.updated_at = OffsetDateTime::now_utc();
 
@@ -132,6 +140,51 @@ pub fn edit(args: &ConfigEditArgs) -> Result<()> {
 }
 
 /// Applies the change flags to a copy of the profile.
+/// Opens a changed certificate as get-token will, so a wrong path, key or
+/// password is caught before the profile is saved. A missing file is only a
+/// warning, as in `config create`, and a password-protected file without a
+/// new password is not opened, since its password comes at run time.
+fn check_certificate(profile: &Profile, password: Option<&Secret>) -> Result<()> {
+    let Some(path) = profile.certificate_path.as_deref() else {
+        return Ok(());
+    };
+    let expanded = certificate::expand_path(path);
+    if !expanded.exists() {
+        ui::warn(&format!(
+            "certificate {} does not exist yet; get-token fails until it does",
+            expanded.display()
+        ));
+        return Ok(());
+    }
+    let bytes = zeroize::Zeroizing::new(certificate::read_file(&expanded)?);
+    let invalid = |message: &str| {
+        Error::Certificate(format!(
+            "certificate {}: {message}; nothing was saved",
+            expanded.display()
+        ))
+    };
+    let loaded = match ClientCertificate::from_bytes(&bytes, password) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Invalid(message)) => return Err(invalid(&message)),
+        Err(LoadError::PasswordRequired)
+            if profile.auth_method == AuthMethod::PasswordlessCertificate =>
+        {
+            return Err(invalid(
+                "it is protected by a password, so use --auth-method Certificate",
+            ))
+        }
+        Err(LoadError::PasswordRequired) => return Ok(()),
+        Err(LoadError::WrongPassword) => return Err(invalid("the password is wrong")),
+    };
+    ui::note(&format!(
+        "Certificate {}: SHA-1 thumbprint {}, valid until {}",
+        loaded.subject(),
+        loaded.sha1_thumbprint(),
+        loaded.not_after().date()
+    ));
+    Ok(())
+}
+
 /// Secrets typed or piped in during an edit, stored when the profile is.
 #[derive(Default)]
 struct EditSecrets {
@@ -172,8 +225,11 @@ fn apply_flags(current: &Profile, args: &ConfigEditArgs) -> Result<(Profile, Edi
     if let Some(path) = &args.certificate_path {
         edited.certificate_path = non_empty(path);
     }
-    if let Some(cache) = args.cache_certificate_password {
-        edited.cache_certificate_password = cache;
+    if args.cache_cert_password {
+        edited.cache_certificate_password = true;
+    }
+    if args.no_cache_cert_password {
+        edited.cache_certificate_password = false;
     }
     if let Some(flow) = args.default_flow {
         edited.default_flow = match flow {
@@ -201,7 +257,7 @@ fn apply_flags(current: &Profile, args: &ConfigEditArgs) -> Result<(Profile, Edi
         if edited.auth_method != AuthMethod::Certificate || !edited.cache_certificate_password {
             return Err(Error::Usage(
                 "--certificate-password-stdin needs auth method Certificate with \
-                 --cache-certificate-password true; nothing was saved"
+                 --cache-cert-password; nothing was saved"
                     .to_string(),
             ));
         }

@@ -72,7 +72,13 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
     } else {
         format!("{resource}/Application.Read.All")
     };
-    let resolved = resolve(profile, Some(flow), Some(&scope), args.authority.as_deref())?;
+    let resolved = resolve(
+        profile,
+        Some(flow),
+        Some(&scope),
+        args.authority.as_deref(),
+        &args.certificate,
+    )?;
 
     let deadline = Instant::now() + args.timeout;
     let policy = CachePolicy {

@@ -9,11 +9,12 @@ use time::OffsetDateTime;
 use tracing::debug;
 
 use crate::cache::{self, Identity, KeySource, Lookup, TokenCache};
-use crate::cli::{GetTokenArgs, OutputArgs};
+use crate::certificate::{self, AssertionOptions, PasswordSources};
+use crate::cli::{CertificateArgs, GetTokenArgs, OutputArgs};
 use crate::clipboard;
 use crate::env;
 use crate::error::{Error, Result};
-use crate::flows::{self, FlowRequest};
+use crate::flows::{self, ClientCredential, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
 use crate::secrets::{Keyring, Secret, SecretKind};
@@ -28,6 +29,8 @@ pub struct Resolved {
     pub authority: String,
     /// `ENTRATOOL_CLIENT_SECRET`, when set.
     pub env_secret: Option<Secret>,
+    /// Certificate options from the command line.
+    pub certificate: CertificateArgs,
 }
 
 /// The cache reads and writes allowed in one run.
@@ -45,6 +48,7 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
         args.flow,
         args.scope.as_deref(),
         args.authority.as_deref(),
+        &args.certificate,
     )?;
     let policy = CachePolicy {
         read: !args.no_cache && !args.force,
@@ -64,6 +68,7 @@ pub fn resolve(
     flow: Option<Flow>,
     scope_override: Option<&str>,
     authority_flag: Option<&str>,
+    certificate: &CertificateArgs,
 ) -> Result<Resolved> {
     let flow = flow.unwrap_or_else(|| profile.inferred_flow());
     debug!("profile `{}`, flow {flow}", profile.name);
@@ -83,7 +88,6 @@ pub fn resolve(
     effective.scopes.clone_from(&scopes);
     effective.validate(flow)?;
     let authority = resolve_authority(authority_flag, &effective)?;
-    ensure_supported(&effective, flow)?;
     let env_secret = std::env::var(env::CLIENT_SECRET)
         .ok()
         .filter(|v| !v.is_empty())
@@ -94,6 +98,7 @@ pub fn resolve(
         scopes,
         authority,
         env_secret,
+        certificate: certificate.clone(),
     })
 }
 
@@ -250,15 +255,15 @@ fn remaining(deadline: Instant) -> Result<Duration> {
 
 /// Asks the server for a token with the resolved flow.
 pub fn fetch(resolved: &Resolved, timeout: Duration) -> Result<Token> {
-    let client_secret = match resolved.flow {
-        Flow::ClientCredentials => Some(resolve_client_secret(resolved)?),
+    let client_credential = match resolved.flow {
+        Flow::ClientCredentials => Some(resolve_client_credential(resolved)?),
         _ => None,
     };
     let request = FlowRequest {
         profile: &resolved.profile,
         flow: resolved.flow,
         scopes: resolved.scopes.clone(),
-        client_secret,
+        client_credential,
     };
     let client = TokenClient::new(&resolved.authority, timeout)?;
     block_on_with_timeout(timeout, flows::acquire(&client, &request))
@@ -436,14 +441,38 @@ pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String
     Ok(authority.trim_end_matches('/').to_string())
 }
 
-pub fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
-    if flow == Flow::ClientCredentials && profile.auth_method != AuthMethod::ClientSecret {
-        return Err(Error::Unsupported(format!(
-            "profile `{}` uses {} authentication, which is not supported yet",
-            profile.name, profile.auth_method
-        )));
+/// Returns the client's credential for the profile's auth method: the
+/// secret, or the certificate opened and checked, so every certificate
+/// problem shows up before any request is sent.
+pub fn resolve_client_credential(resolved: &Resolved) -> Result<ClientCredential> {
+    let profile = &resolved.profile;
+    let args = &resolved.certificate;
+    if profile.auth_method == AuthMethod::ClientSecret {
+        return resolve_client_secret(resolved).map(ClientCredential::Secret);
     }
-    Ok(())
+    let sources = PasswordSources {
+        use_keyring: profile.cache_certificate_password || args.cache_cert_password,
+        interactive: ui::can_prompt(),
+    };
+    let (path, certificate) = certificate::load_for_profile(profile, &sources)?;
+    let options = AssertionOptions {
+        algorithm: args
+            .assertion_algorithm
+            .or(profile.client_assertion_algorithm)
+            .unwrap_or_default(),
+        include_x5t: args.include_x5t || profile.include_x5t,
+        include_x5c: args.include_x5c || profile.include_x5c,
+    };
+    debug!(
+        "client assertion {} from {} (SHA-1 thumbprint {})",
+        options.algorithm,
+        path.display(),
+        certificate.sha1_thumbprint()
+    );
+    Ok(ClientCredential::Certificate {
+        certificate: Box::new(certificate),
+        options,
+    })
 }
 
 /// Returns the client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else

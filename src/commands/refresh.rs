@@ -20,6 +20,7 @@ pub fn run(args: &RefreshArgs) -> Result<()> {
         None,
         args.scope.as_deref(),
         args.authority.as_deref(),
+        &args.certificate,
     )?;
 
     let token = if resolved.flow.is_user_flow() {

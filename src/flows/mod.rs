@@ -4,6 +4,7 @@
 pub mod client_credentials;
 pub mod refresh_token;
 
+use crate::certificate::{AssertionOptions, ClientCertificate, CLIENT_ASSERTION_TYPE};
 use crate::error::{Error, Result};
 use crate::profile::{Flow, Profile};
 use crate::secrets::Secret;
@@ -14,7 +15,44 @@ pub struct FlowRequest<'a> {
     pub profile: &'a Profile,
     pub flow: Flow,
     pub scopes: Vec<String>,
-    pub client_secret: Option<Secret>,
+    pub client_credential: Option<ClientCredential>,
+}
+
+/// Credential of a confidential client at the token endpoint.
+pub enum ClientCredential {
+    /// `client_secret` in the form (`client_secret_post`, Entra's default).
+    Secret(Secret),
+    /// A client assertion signed with the certificate's key
+    /// (`private_key_jwt`), minted anew for every request.
+    Certificate {
+        certificate: Box<ClientCertificate>,
+        options: AssertionOptions,
+    },
+}
+
+impl ClientCredential {
+    /// Returns the form fields that authenticate `client_id` at
+    /// `token_endpoint`. A certificate signs a new assertion with a fresh
+    /// `jti` on every call, because Entra rejects a replayed assertion.
+    pub fn form_fields(
+        &self,
+        client_id: &str,
+        token_endpoint: &str,
+    ) -> Result<Vec<(&'static str, Secret)>> {
+        match self {
+            ClientCredential::Secret(secret) => Ok(vec![("client_secret", secret.clone())]),
+            ClientCredential::Certificate {
+                certificate,
+                options,
+            } => {
+                let assertion = certificate.client_assertion(client_id, token_endpoint, options)?;
+                Ok(vec![
+                    ("client_assertion_type", Secret::new(CLIENT_ASSERTION_TYPE)),
+                    ("client_assertion", assertion),
+                ])
+            }
+        }
+    }
 }
 
 /// Runs the requested flow against the authority.
@@ -23,7 +61,7 @@ pub async fn acquire(client: &TokenClient, request: &FlowRequest<'_>) -> Result<
         Flow::ClientCredentials => client_credentials::acquire(client, request).await,
         other => Err(Error::Unsupported(format!(
             "the {other} flow is not supported yet; use -f ClientCredentials with a \
-             ClientSecret profile"
+             ClientSecret or certificate profile"
         ))),
     }
 }

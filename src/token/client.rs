@@ -20,6 +20,46 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Longest wait for a TCP (and TLS) connection to the authority.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+static EXTRA_CA_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Adds the certificates in a PEM file to the trusted roots of every client
+/// made afterwards (`--ca-file`). The system store and the bundled Mozilla
+/// roots stay trusted too.
+pub fn trust_ca_file(path: std::path::PathBuf) {
+    let _ = EXTRA_CA_FILE.set(path);
+}
+
+/// Builds the HTTP client every request goes through: rustls, proxies from
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (either case), and the extra CA
+/// file when one was given.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("entratool/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout);
+    if let Some(path) = EXTRA_CA_FILE.get() {
+        let pem = std::fs::read(path).map_err(|e| Error::io("reading the CA file", path, e))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::InvalidInput(format!(
+                "{} holds no usable PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        if certificates.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "{} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+                path.display()
+            )));
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Other(format!("cannot set up the HTTP client: {e}")))
+}
+
 /// Sends token requests to one authority.
 pub struct TokenClient {
     http: reqwest::Client,
@@ -31,12 +71,7 @@ pub struct TokenClient {
 impl TokenClient {
     /// `timeout` bounds each request from connect to the last body byte.
     pub fn new(authority: &str, timeout: Duration) -> Result<TokenClient> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("entratool/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .timeout(timeout)
-            .build()
-            .map_err(|e| Error::Other(format!("cannot set up the HTTP client: {e}")))?;
+        let http = http_client(timeout)?;
         Ok(TokenClient {
             http,
             authority: authority.trim_end_matches('/').to_string(),
@@ -293,10 +328,29 @@ fn transport_error(endpoint: &str, error: &reqwest::Error) -> Error {
         ));
     }
     let root = root_cause(error);
+    if is_certificate_problem(error) {
+        return Error::Network(format!(
+            "TLS with {host} failed: {root}. If a proxy inspects TLS traffic, trust its CA with \
+             --ca-file PATH (or SSL_CERT_FILE)"
+        ));
+    }
     if error.is_connect() {
         return Error::Network(format!("cannot connect to {host}: {root}"));
     }
     Error::Network(format!("request to {endpoint} failed: {root}"))
+}
+
+/// True when any error in the chain is a certificate verification failure.
+fn is_certificate_problem(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("unknownissuer") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {

@@ -48,7 +48,12 @@ impl TestEnv {
         cmd.env("ENTRATOOL_CONFIG_DIR", self.config_dir())
             .env("ENTRATOOL_AUTHORITY", self.server.url())
             .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR");
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        for proxy in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            cmd.env_remove(proxy).env_remove(proxy.to_lowercase());
+        }
+        cmd.env_remove("NO_COLOR");
         cmd
     }
 

@@ -379,8 +379,7 @@ fn edit_certificate_password_by_flags() {
             "Certificate",
             "--certificate-path",
             "/etc/entratool-test/app.pfx",
-            "--cache-certificate-password",
-            "true",
+            "--cache-cert-password",
             "--certificate-password-stdin",
         ])
         .write_stdin("pfx-from-stdin\n")
@@ -399,14 +398,7 @@ fn edit_certificate_password_by_flags() {
     // Turning the cache off removes the stored password.
     let output = env
         .cmd()
-        .args([
-            "config",
-            "edit",
-            "-p",
-            &name,
-            "--cache-certificate-password",
-            "false",
-        ])
+        .args(["config", "edit", "-p", &name, "--no-cache-cert-password"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
@@ -515,4 +507,112 @@ fn delete_without_keyring_warns_and_deletes() {
     assert!(stderr.contains("warning:"), "{stderr}");
     assert!(stderr.contains("keyring entries"), "{stderr}");
     assert_eq!(env.profiles_json().as_array().unwrap().len(), 0);
+}
+
+/// Makes a password-protected PKCS#12 file with the openssl command line.
+fn make_pfx(dir: &std::path::Path, password: &str) -> std::path::PathBuf {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is missing; scripts/test.sh installs it");
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            stderr_of(&output)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-subj",
+        "/CN=entratool edit test",
+        "-days",
+        "2",
+    ]);
+    run(&[
+        "pkcs12",
+        "-export",
+        "-inkey",
+        "key.pem",
+        "-in",
+        "cert.pem",
+        "-passout",
+        &format!("pass:{password}"),
+        "-out",
+        "app.pfx",
+    ]);
+    dir.join("app.pfx")
+}
+
+#[test]
+fn edit_checks_the_certificate() {
+    let env = TestEnv::new();
+    let name = unique_name("certcheck");
+    write_profile_with_extra(&env, &name);
+    let pfx = make_pfx(env.dir.path(), "right-password");
+    let pfx = pfx.to_str().unwrap();
+    let before = std::fs::read(env.profiles_path()).unwrap();
+    let to_certificate = |method: &str, password: &str| {
+        env.cmd()
+            .args([
+                "config",
+                "edit",
+                "-p",
+                &name,
+                "--auth-method",
+                method,
+                "--certificate-path",
+                pfx,
+                "--cache-cert-password",
+                "--certificate-password-stdin",
+            ])
+            .write_stdin(format!("{password}\n"))
+            .output()
+            .unwrap()
+    };
+
+    let output = to_certificate("Certificate", "wrong-password");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the password is wrong"), "{stderr}");
+    assert_eq!(std::fs::read(env.profiles_path()).unwrap(), before);
+    assert_eq!(keyring_lookup(&cert_password_account(&name)), None);
+
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "edit",
+            "-p",
+            &name,
+            "--auth-method",
+            "PasswordlessCertificate",
+            "--certificate-path",
+            pfx,
+        ])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("protected by a password"), "{stderr}");
+    assert_eq!(std::fs::read(env.profiles_path()).unwrap(), before);
+
+    let output = to_certificate("Certificate", "right-password");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("SHA-1 thumbprint"), "{stderr}");
+    assert_eq!(env.profiles_json()[0]["certificatePath"], pfx);
+    assert_eq!(
+        keyring_lookup(&cert_password_account(&name)).as_deref(),
+        Some("right-password")
+    );
 }

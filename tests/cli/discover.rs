@@ -179,6 +179,7 @@ fn forbidden_explains_the_permission() {
             value: UNPERMITTED_SECRET.to_string(),
             expired: false,
         }],
+        certificates: Vec::new(),
     });
     env.write_profile(
         "limited",

@@ -5,8 +5,11 @@
 mod fake_entra;
 #[path = "../support/fake_graph.rs"]
 mod fake_graph;
+#[path = "../support/tls.rs"]
+mod tls_support;
 
 mod cache;
+mod certificates;
 mod clipboard;
 mod common;
 mod config;
@@ -17,3 +20,4 @@ mod get_token;
 mod inspect;
 mod keyring;
 mod resilience;
+mod tls;
