@@ -345,8 +345,8 @@ Examples:
   entratool config edit -p my-api --rename my-api-prod
   printf '%s' \"$NEW_SECRET\" | entratool config edit -p svc --client-secret-stdin
 
-With any change flag, no prompt is shown. Renaming moves the keyring secrets and
-the cached tokens with the profile.";
+With any change flag, no prompt is shown. Renaming moves the keyring secrets with the
+profile; any change drops the profile's cached tokens, so the next get-token asks Entra.";
 
 const CONFIG_EXPORT_EXAMPLES: &str = "\
 Examples:
@@ -391,7 +391,7 @@ pub struct ConfigEditArgs {
     #[arg(long, value_name = "URI")]
     pub resource: Option<String>,
 
-    /// How the app proves its identity
+    /// Authentication method: ClientSecret, Certificate or PasswordlessCertificate
     #[arg(long, value_name = "METHOD", value_parser = parse_auth_method)]
     pub auth_method: Option<AuthMethod>,
 
