@@ -439,3 +439,20 @@ fn export_at_terminal_asks_passphrase_twice() {
     let output = import(&target, &file, "typed passphrase", &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
 }
+
+#[test]
+fn import_at_terminal_asks_passphrase_once() {
+    let source = TestEnv::new();
+    write_app_profile(&source, "app");
+    let file = export_file(&source);
+    assert_eq!(export(&source, "app", &file, &[]).status.code(), Some(0));
+
+    let target = TestEnv::new();
+    let mut session =
+        target.spawn_in_pty(target.pty_cmd(&["config", "import", "-i", file.to_str().unwrap()]));
+    session.expect("Passphrase of the export file").unwrap();
+    send_hidden_line(&mut session, PASSPHRASE);
+    session.expect("Imported profile `app`").unwrap();
+    assert_eq!(pty_exit_code(session), 0);
+    assert_eq!(target.profiles_json()[0]["name"], "app");
+}
