@@ -374,6 +374,10 @@ impl ProfileStore {
     /// Reads the file. A missing file is an empty store; a damaged one is an
     /// error with the parser's position, and the file is not touched.
     pub fn open(path: PathBuf) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            fsutil::warn_if_exposed(dir, 0o700);
+        }
+        fsutil::warn_if_exposed(&path, 0o600);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -11,6 +11,7 @@ mod certificates;
 mod clipboard;
 mod common;
 mod config;
+mod files;
 mod get_token;
 mod keyring;
 mod resilience;
