@@ -61,6 +61,20 @@ pub enum Command {
     /// List app registrations in a tenant through Microsoft Graph
     #[command(after_help = DISCOVER_HELP)]
     Discover(DiscoverArgs),
+
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  entratool completions bash > ~/.local/share/bash-completion/completions/entratool\n  entratool completions zsh > \"${fpath[1]}/_entratool\"\n  entratool completions fish > ~/.config/fish/completions/entratool.fish"
+    )]
+    Completions {
+        /// Shell to generate the script for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff) on stdout
+    #[command(after_help = "Examples:\n  entratool man > entratool.1 && man ./entratool.1")]
+    Man,
 }
 
 const INSPECT_HELP: &str = "\

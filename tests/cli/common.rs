@@ -59,8 +59,15 @@ impl TestEnv {
 
     /// Writes `profiles.json` directly, without the keyring.
     pub fn write_profiles(&self, json: &str) {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(self.config_dir()).unwrap();
         std::fs::write(self.profiles_path(), json).unwrap();
+        // Private modes, as the tool itself creates them, so commands do not
+        // warn about an exposed config folder.
+        std::fs::set_permissions(self.config_dir(), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::fs::set_permissions(self.profiles_path(), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
     }
 
     /// Writes a one-profile file for the fake app, with the given overrides.

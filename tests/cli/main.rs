@@ -16,6 +16,7 @@ mod config;
 mod config_manage;
 mod discover;
 mod export;
+mod files;
 mod get_token;
 mod inspect;
 mod keyring;
