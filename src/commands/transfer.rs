@@ -7,6 +7,7 @@ use dialoguer::theme::ColorfulTheme;
 use dialoguer::Password;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use tracing::debug;
 use zeroize::Zeroizing;
 
 use super::config::validate_name;
@@ -93,6 +94,12 @@ pub fn export(args: &ConfigExportArgs) -> Result<()> {
             .map_err(|e| Error::Other(format!("cannot serialise the profile: {e}")))?,
     );
     let file = export::seal(&plaintext, &passphrase);
+    debug!(
+        "sealed profile `{}` into a format {} export of {} bytes",
+        payload.profile.name,
+        export::FORMAT_VERSION,
+        file.len()
+    );
 
     let carried = match (&payload.client_secret, &payload.certificate_password) {
         (None, None) => "no secrets",
@@ -186,6 +193,7 @@ pub fn import(args: &ConfigImportArgs) -> Result<()> {
         };
         Error::InvalidInput(format!("cannot import: {e}{advice}; nothing was imported"))
     })?;
+    debug!("opened a {format:?} export of {} bytes", file.len());
     let mut payload: ExportPayload = serde_json::from_slice(&plaintext).map_err(|e| {
         Error::InvalidInput(format!(
             "cannot import: the decrypted content is not a profile ({e}); nothing was imported"

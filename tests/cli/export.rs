@@ -10,7 +10,8 @@ use expectrl::Expect;
 
 use crate::common::{
     cert_password_account, files_under, keyring_lookup, keyring_store, output_with_tiny_file_limit,
-    pty_exit_code, secret_account, send_hidden_line, stderr_of, stdout_of, unique_name, TestEnv,
+    pty_exit_code, secret_account, secret_appears_under, send_hidden_line, stderr_of, stdout_of,
+    unique_name, TestEnv,
 };
 use crate::fake_entra::{CLIENT_ID, CLIENT_SECRET, GRAPH_DEFAULT, TENANT_ID};
 
@@ -455,4 +456,33 @@ fn import_at_terminal_asks_passphrase_once() {
     session.expect("Imported profile `app`").unwrap();
     assert_eq!(pty_exit_code(session), 0);
     assert_eq!(target.profiles_json()[0]["name"], "app");
+}
+
+#[test]
+fn secrets_stay_out_of_verbose_output() {
+    let source = TestEnv::new();
+    let name = unique_name("verbose");
+    write_app_profile(&source, &name);
+    keyring_store(&secret_account(&name), CLIENT_SECRET);
+    let file = export_file(&source);
+    let output = export(&source, &name, &file, &["--include-secrets", "-vv"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let mut logs = stderr_of(&output);
+
+    let target = TestEnv::new();
+    let imported = unique_name("verbose-in");
+    let output = import(&target, &file, PASSPHRASE, &["-n", &imported, "-vv"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    logs.push_str(&stderr_of(&output));
+    let output = import(&target, &file, "a wrong passphrase", &["-n", "x", "-vv"]);
+    assert_eq!(output.status.code(), Some(1));
+    logs.push_str(&stderr_of(&output));
+
+    for needle in [CLIENT_SECRET, PASSPHRASE, "a wrong passphrase"] {
+        assert!(!logs.contains(needle), "{needle:?} appears in:\n{logs}");
+    }
+    assert_eq!(
+        secret_appears_under(&target.config_dir(), CLIENT_SECRET),
+        None
+    );
 }
