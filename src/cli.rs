@@ -127,7 +127,9 @@ Examples:
 The pattern matches display names, ignoring case; `*` matches any run of characters.
 A pattern of the form `prefix*` is sent to Graph as startswith(); any other pattern
 is matched locally. The token needs the Application.Read.All permission (application
-permission for app-only profiles, delegated for profiles that sign in a user).";
+permission for app-only profiles, delegated for profiles that sign in a user).
+For a national cloud, set both --graph-url and --graph-resource, for example to
+https://graph.microsoft.us.";
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
