@@ -208,7 +208,9 @@ fn parse_pem(bytes: &[u8], password: Option<&Secret>) -> Result<ClientCertificat
                     LoadError::Invalid(format!("the ENCRYPTED PRIVATE KEY block is invalid: {e}"))
                 })?;
                 // pkcs5 0.7 reports bad padding after decryption as
-                // `EncryptFailed`, so both variants mean a wrong password.
+                // `EncryptFailed`, so both variants mean a wrong password. A
+                // wrong password also yields valid padding about one time in
+                // 256, and the plaintext then fails as DER (`Asn1`).
                 let decrypted =
                     encrypted
                         .decrypt(password.expose().as_bytes())
@@ -216,7 +218,8 @@ fn parse_pem(bytes: &[u8], password: Option<&Secret>) -> Result<ClientCertificat
                             pkcs8::Error::EncryptedPrivateKey(
                                 pkcs8::pkcs5::Error::DecryptFailed
                                 | pkcs8::pkcs5::Error::EncryptFailed,
-                            ) => LoadError::WrongPassword,
+                            )
+                            | pkcs8::Error::Asn1(_) => LoadError::WrongPassword,
                             other => LoadError::Invalid(format!(
                                 "the ENCRYPTED PRIVATE KEY block cannot be decrypted ({other}); \
                              re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
@@ -315,4 +318,40 @@ fn certificate_public_key(certificate: &Certificate) -> Option<RsaPublicKey> {
         .ok()?;
     // Equal RSA public keys (modulus and exponent) mean the key matches.
     RsaPublicKey::from_public_key_der(&spki).ok()
+}
+
+#[cfg(test)]
+mod wrong_password_tests {
+    use super::*;
+    use pkcs8::EncodePrivateKey;
+
+    /// Every wrong password must read as one, including the roughly one in
+    /// 256 that decrypts to valid padding.
+    #[test]
+    fn wrong_passwords_never_read_as_damage() {
+        let mut rng = rsa::rand_core::OsRng;
+        let key = RsaPrivateKey::new(&mut rng, 512).unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        let params =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(1, &[7u8; 16], &[9u8; 16])
+                .unwrap();
+        let encrypted = pkcs8::PrivateKeyInfo::try_from(der.as_bytes())
+            .unwrap()
+            .encrypt_with_params(params, b"right password")
+            .unwrap();
+        let pem = pem_rfc7468::encode_string(
+            "ENCRYPTED PRIVATE KEY",
+            pem_rfc7468::LineEnding::LF,
+            encrypted.as_bytes(),
+        )
+        .unwrap();
+        for attempt in 0..600 {
+            let wrong = Secret::new(format!("wrong password {attempt}"));
+            match parse_pem(pem.as_bytes(), Some(&wrong)) {
+                Err(LoadError::WrongPassword) => {}
+                Err(other) => panic!("attempt {attempt}: {other:?}"),
+                Ok(_) => panic!("attempt {attempt}: a wrong password was accepted"),
+            }
+        }
+    }
 }
