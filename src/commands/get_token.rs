@@ -1,17 +1,19 @@
 //! `get-token`: resolve the profile, flow, scopes and authority, get a token
 //! and print only the token (or JSON) on stdout.
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 use tracing::debug;
 
-use crate::cli::GetTokenArgs;
+use crate::cli::{GetTokenArgs, DEFAULT_TIMEOUT};
 use crate::env;
 use crate::error::{Error, Result};
-use crate::flows::{self, FlowRequest};
+use crate::flows::{self, BrowserOptions, ClientAuth, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
 use crate::secrets::{Keyring, Secret, SecretKind};
-use crate::token::{TokenClient, DEFAULT_AUTHORITY};
+use crate::token::{Token, TokenClient, DEFAULT_AUTHORITY};
 use crate::ui;
 
 pub fn run(args: &GetTokenArgs) -> Result<()> {
@@ -38,32 +40,37 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
 
     let authority = resolve_authority(args.authority.as_deref(), &profile)?;
     ensure_supported(&profile, flow)?;
-    let client_secret = match flow {
-        Flow::ClientCredentials => Some(resolve_client_secret(&profile)?),
-        _ => None,
-    };
+    if args.no_browser && flow != Flow::AuthorizationCode {
+        return Err(Error::Usage(format!(
+            "--no-browser only applies to -f AuthorizationCode, not {flow}; over SSH or without \
+             a browser, use -f DeviceCode or -f AuthorizationCode --no-browser"
+        )));
+    }
+    let client_auth = resolve_client_auth(&profile, flow)?;
 
     let request = FlowRequest {
         profile: &effective,
         flow,
         scopes,
-        client_secret,
+        client_auth,
+        browser: BrowserOptions {
+            redirect_uri: args.redirect_uri.clone(),
+            port: args.port,
+            no_browser: args.no_browser,
+        },
+        silent: args.silent,
     };
-    let client = TokenClient::new(&authority, args.timeout)?;
+    let request_timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let client = TokenClient::new(&authority, request_timeout)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-    let token = runtime.block_on(async {
-        tokio::time::timeout(args.timeout, flows::acquire(&client, &request))
-            .await
-            .map_err(|_| {
-                Error::Timeout(format!(
-                    "no token within {}; raise the limit with --timeout",
-                    humantime::format_duration(args.timeout)
-                ))
-            })?
-    })?;
+    let limit = overall_limit(flow, args.timeout);
+    let result = runtime.block_on(acquire_until_stopped(&client, &request, limit));
+    // A stdin reader or a browser process may still run; do not wait for them.
+    runtime.shutdown_background();
+    let token = result?;
 
     let now = OffsetDateTime::now_utc();
     let rendered = output::render(&token, args.output, now);
@@ -72,6 +79,59 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
         output::print_summary(&token, &profile.name, flow.as_str(), now);
     }
     Ok(())
+}
+
+/// The time limit of the whole acquisition, `None` when the flow bounds
+/// itself. Without `--timeout` the device flow waits as long as its code
+/// lives (Entra issues 15 minutes), so the 60 s default never cuts it short.
+pub fn overall_limit(flow: Flow, explicit: Option<Duration>) -> Option<Duration> {
+    match (flow, explicit) {
+        (_, Some(limit)) => Some(limit),
+        (Flow::DeviceCode, None) => None,
+        (_, None) => Some(DEFAULT_TIMEOUT),
+    }
+}
+
+/// Runs the flow until it ends, the limit passes or Ctrl-C arrives.
+/// Dropping the flow's future on the way out closes its listener and clears
+/// its spinner.
+async fn acquire_until_stopped(
+    client: &TokenClient,
+    request: &FlowRequest<'_>,
+    limit: Option<Duration>,
+) -> Result<Token> {
+    let flow = async {
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, flows::acquire(client, request))
+                .await
+                .map_err(|_| timeout_error(request.flow, limit))?,
+            None => flows::acquire(client, request).await,
+        }
+    };
+    tokio::select! {
+        result = flow => result,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(format!(
+            "{} stopped by Ctrl-C; no token was issued",
+            request.flow
+        ))),
+    }
+}
+
+fn timeout_error(flow: Flow, limit: Duration) -> Error {
+    let limit = humantime::format_duration(limit);
+    Error::Timeout(match flow {
+        Flow::InteractiveBrowser | Flow::AuthorizationCode => format!(
+            "the sign-in did not finish within {limit}; finish it sooner, or raise the limit \
+             with --timeout (such as --timeout 5m)"
+        ),
+        Flow::DeviceCode => format!(
+            "the device code sign-in did not finish within {limit} (--timeout); drop --timeout \
+             to wait as long as the code is valid"
+        ),
+        Flow::ClientCredentials => {
+            format!("no token within {limit}; raise the limit with --timeout")
+        }
+    })
 }
 
 /// Picks the profile: the named one, else the only one, else a prompt in a
@@ -124,6 +184,64 @@ fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
     Ok(())
 }
 
+/// How the app authenticates at the token endpoint for `flow`. Client
+/// credentials need a secret. AuthorizationCode is confidential when a secret
+/// is found and public otherwise, so a missing secret or keyring is no error
+/// there. DeviceCode and InteractiveBrowser are public and look nothing up.
+pub fn resolve_client_auth(profile: &Profile, flow: Flow) -> Result<ClientAuth> {
+    match flow {
+        Flow::ClientCredentials => Ok(ClientAuth::Secret(resolve_client_secret(profile)?)),
+        Flow::DeviceCode | Flow::InteractiveBrowser => Ok(ClientAuth::Public),
+        Flow::AuthorizationCode => {
+            if profile.auth_method.uses_certificate() {
+                return Err(Error::Unsupported(format!(
+                    "profile `{}` uses {} authentication, which AuthorizationCode does not \
+                     support yet; use -f InteractiveBrowser or -f DeviceCode",
+                    profile.name, profile.auth_method
+                )));
+            }
+            optional_client_secret(profile).map(|secret| match secret {
+                Some(secret) => ClientAuth::Secret(secret),
+                None => ClientAuth::Public,
+            })
+        }
+    }
+}
+
+/// The client secret when one exists: `ENTRATOOL_CLIENT_SECRET`, else the
+/// keyring. A missing or unreachable keyring means "no secret".
+fn optional_client_secret(profile: &Profile) -> Result<Option<Secret>> {
+    if let Some(value) = std::env::var(env::CLIENT_SECRET)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        debug!("client secret from {}", env::CLIENT_SECRET);
+        return Ok(Some(Secret::new(value)));
+    }
+    let keyring = match Keyring::open() {
+        Ok(keyring) => keyring,
+        Err(error) => {
+            debug!("no keyring, so the code is redeemed as a public client: {error}");
+            return Ok(None);
+        }
+    };
+    match keyring.get(&profile.name, SecretKind::ClientSecret) {
+        Ok(found) => {
+            debug!(
+                "client secret in the keyring: {}",
+                if found.is_some() { "found" } else { "none" }
+            );
+            Ok(found)
+        }
+        Err(error) => {
+            ui::warn(&format!(
+                "{error}; the code is redeemed as a public client (without a client secret)"
+            ));
+            Ok(None)
+        }
+    }
+}
+
 /// The client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else the
 /// keyring. The environment wins so CI never touches a keyring.
 pub fn resolve_client_secret(profile: &Profile) -> Result<Secret> {
@@ -145,4 +263,26 @@ pub fn resolve_client_secret(profile: &Profile) -> Result<Secret> {
                 env::CLIENT_SECRET
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limit_never_cuts_the_device_flow_short() {
+        assert_eq!(overall_limit(Flow::DeviceCode, None), None);
+        let explicit = Duration::from_secs(30);
+        assert_eq!(
+            overall_limit(Flow::DeviceCode, Some(explicit)),
+            Some(explicit)
+        );
+        for flow in [
+            Flow::ClientCredentials,
+            Flow::InteractiveBrowser,
+            Flow::AuthorizationCode,
+        ] {
+            assert_eq!(overall_limit(flow, None), Some(DEFAULT_TIMEOUT), "{flow}");
+        }
+    }
 }

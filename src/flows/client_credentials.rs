@@ -7,21 +7,22 @@ use crate::token::{Token, TokenClient};
 
 pub async fn acquire(client: &TokenClient, request: &FlowRequest<'_>) -> Result<Token> {
     let profile = request.profile;
-    let secret = request
-        .client_secret
-        .as_ref()
-        .ok_or_else(|| Error::InvalidProfile {
+    if !request.client_auth.is_confidential() {
+        return Err(Error::InvalidProfile {
             profile: profile.name.clone(),
             message: "no client secret is available".to_string(),
-        })?;
+        });
+    }
     let scope = request.scopes.join(" ");
-    let form = [
-        ("client_id", profile.client_id.as_str()),
-        ("client_secret", secret.expose()),
-        ("grant_type", "client_credentials"),
-        ("scope", scope.as_str()),
+    let mut form: Vec<(&'static str, String)> = vec![
+        ("client_id", profile.client_id.clone()),
+        ("grant_type", "client_credentials".to_string()),
+        ("scope", scope),
     ];
+    request
+        .client_auth
+        .append_to(&mut form, &client.token_endpoint(&profile.tenant_id));
     client
-        .request_token(&profile.tenant_id, &form, &request.scopes)
+        .request_token_owned(&profile.tenant_id, &form, &request.scopes)
         .await
 }
