@@ -234,9 +234,9 @@ fn classify(
         "authorization_pending" => PollOutcome::Pending,
         "slow_down" => PollOutcome::SlowDown,
         "expired_token" | "code_expired" => PollOutcome::Failed(Error::Timeout(format!(
-            "the device code expired before the sign-in finished{}; run the command again \
+            "the device code expired before the sign-in finished ({}); run the command again \
              and enter the new code sooner",
-            server_detail(&server_error)
+            server_error.first_line().unwrap_or("expired_token")
         ))),
         "authorization_declined" | "access_denied" => PollOutcome::Failed(Error::Rejected {
             message: format!(

@@ -6,5 +6,6 @@ mod fake_entra;
 
 mod common;
 mod config;
+mod device_code;
 mod get_token;
 mod keyring;
