@@ -181,20 +181,26 @@ fn redirect_error(authorize_endpoint: &str, error: &str, params: &RedirectParams
         .first_line()
         .map(|line| format!(": {line}"))
         .unwrap_or_default();
-    let hint = server_error.hint().map(str::to_string).or_else(|| {
-        let hint = match error {
-            "access_denied" => {
-                "the sign-in was cancelled or access was denied; run the command again and \
-                 accept the request"
-            }
-            "consent_required" | "interaction_required" => {
-                "consent is required: an admin or the user must grant the app's permissions"
-            }
-            "invalid_scope" => "check the profile's scopes and the API permissions of the app",
-            _ => return None,
-        };
-        Some(hint.to_string())
-    });
+    // A person who cancels or declines needs no advice on consent, whatever
+    // AADSTS code (such as 65004) the server attached.
+    let hint = if error == "access_denied" {
+        Some(
+            "the sign-in was cancelled or access was denied; run the command again and accept \
+             the request"
+                .to_string(),
+        )
+    } else {
+        server_error.hint().map(str::to_string).or_else(|| {
+            let hint = match error {
+                "consent_required" | "interaction_required" => {
+                    "consent is required: an admin or the user must grant the app's permissions"
+                }
+                "invalid_scope" => "check the profile's scopes and the API permissions of the app",
+                _ => return None,
+            };
+            Some(hint.to_string())
+        })
+    };
     Error::Rejected {
         message: format!("the sign-in failed with `{error}`{detail}"),
         hint,

@@ -67,7 +67,11 @@ fn device_code_succeeds_after_pending_polls() {
     assert!(json.get("refresh_token").is_none());
 
     let polls = env.server.device_polls();
-    assert_eq!(polls.len(), 4, "three pending polls and the one that succeeds");
+    assert_eq!(
+        polls.len(),
+        4,
+        "three pending polls and the one that succeeds"
+    );
     for pair in polls.windows(2) {
         let gap = pair[1].received_at - pair[0].received_at;
         assert!(gap >= Duration::from_millis(990), "polled after {gap:?}");
@@ -75,7 +79,10 @@ fn device_code_succeeds_after_pending_polls() {
     for poll in &polls {
         assert_eq!(poll.field("client_id"), Some(PUBLIC_CLIENT_ID));
         assert!(poll.field("device_code").is_some());
-        assert!(poll.field("client_secret").is_none(), "a public client sent a secret");
+        assert!(
+            poll.field("client_secret").is_none(),
+            "a public client sent a secret"
+        );
     }
     let request = env
         .server
@@ -117,7 +124,10 @@ fn slow_down_adds_five_seconds_to_the_interval() {
         .map(|pair| pair[1].received_at - pair[0].received_at)
         .collect();
     assert!(gaps[0] >= Duration::from_millis(990), "{gaps:?}");
-    assert!(gaps[0] < Duration::from_secs(4), "slowed down too early: {gaps:?}");
+    assert!(
+        gaps[0] < Duration::from_secs(4),
+        "slowed down too early: {gaps:?}"
+    );
     // Interval 1 s + 5 s after slow_down, for that poll and every later one.
     assert!(gaps[1] >= Duration::from_millis(5990), "{gaps:?}");
     assert!(gaps[2] >= Duration::from_millis(5990), "{gaps:?}");
@@ -137,7 +147,11 @@ fn expired_token_from_server_stops_with_timeout_code() {
     let finished = running.finish(WAIT);
     assert_eq!(finished.code, Some(5), "{}", finished.stderr);
     assert!(finished.stderr.contains("expired"), "{}", finished.stderr);
-    assert!(finished.stderr.contains("AADSTS70019"), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("AADSTS70019"),
+        "{}",
+        finished.stderr
+    );
     assert!(finished.stdout.is_empty());
 }
 
@@ -174,7 +188,9 @@ fn declined_sign_in_is_rejected() {
         let finished = running.finish(WAIT);
         assert_eq!(finished.code, Some(3), "{error}: {}", finished.stderr);
         assert!(
-            finished.stderr.contains(&format!("the sign-in was declined ({error})")),
+            finished
+                .stderr
+                .contains(&format!("the sign-in was declined ({error})")),
             "{}",
             finished.stderr
         );
@@ -189,7 +205,11 @@ fn explicit_timeout_stops_the_wait() {
     let running = start(&env, &["--timeout", "2s"]);
     let finished = running.finish(WAIT);
     assert_eq!(finished.code, Some(5), "{}", finished.stderr);
-    assert!(finished.stderr.contains("within 2s (--timeout)"), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("within 2s (--timeout)"),
+        "{}",
+        finished.stderr
+    );
     assert!(finished.elapsed < Duration::from_secs(10));
 }
 
@@ -217,7 +237,11 @@ fn confidential_app_gets_public_client_hint() {
     user_code(&mut running);
     let finished = running.finish(WAIT);
     assert_eq!(finished.code, Some(3), "{}", finished.stderr);
-    assert!(finished.stderr.contains("AADSTS7000218"), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("AADSTS7000218"),
+        "{}",
+        finished.stderr
+    );
     assert!(
         finished.stderr.contains("Allow public client flows"),
         "{}",

@@ -4,6 +4,7 @@
 #[path = "../support/fake_entra.rs"]
 mod fake_entra;
 
+mod browser;
 mod common;
 mod config;
 mod device_code;

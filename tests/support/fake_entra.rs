@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use sha2::Digest;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 pub const TENANT_ID: &str = "4a8b6c2d-1e3f-4a5b-8c7d-9e0f1a2b3c4d";
 pub const TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
@@ -922,19 +922,28 @@ fn resolve_user_scopes(scopes: &[String]) -> Result<(String, Vec<String>), Strin
 /// redirect URI) are shown as a page; the rest go to the redirect URI.
 fn authorize_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Reply {
     let page = |code: u64, message: String| {
-        Reply::html(400, &format!("<h1>Sign in</h1><p>AADSTS{code}: {message}</p>"))
+        Reply::html(
+            400,
+            &format!("<h1>Sign in</h1><p>AADSTS{code}: {message}</p>"),
+        )
     };
     if !tenant_known(tenant) && !["common", "organizations", "consumers"].contains(&tenant) {
         return page(90002, format!("Tenant '{tenant}' not found."));
     }
     let Some(client_id) = request.query_param("client_id") else {
-        return page(900144, "The request body must contain the following parameter: 'client_id'.".into());
+        return page(
+            900144,
+            "The request body must contain the following parameter: 'client_id'.".into(),
+        );
     };
     let Some(app) = find_app(state, &client_id) else {
         return page(700016, format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."));
     };
     let Some(redirect_uri) = request.query_param("redirect_uri") else {
-        return page(900144, "The request body must contain the following parameter: 'redirect_uri'.".into());
+        return page(
+            900144,
+            "The request body must contain the following parameter: 'redirect_uri'.".into(),
+        );
     };
     if !redirect_registered(&app, &redirect_uri) {
         return page(50011, format!("The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."));
@@ -957,16 +966,35 @@ fn authorize_endpoint(state: &State, tenant: &str, request: &RecordedRequest) ->
         ])
     };
     if state_param.as_deref().is_none_or(str::is_empty) {
-        return deny("invalid_request", 900144, "This server requires a 'state' parameter.");
+        return deny(
+            "invalid_request",
+            900144,
+            "This server requires a 'state' parameter.",
+        );
     }
     if request.query_param("response_type").as_deref() != Some("code") {
-        return deny("unsupported_response_type", 700054, "response_type must be 'code'.");
+        return deny(
+            "unsupported_response_type",
+            700054,
+            "response_type must be 'code'.",
+        );
     }
-    let Some(challenge) = request.query_param("code_challenge").filter(|c| !c.is_empty()) else {
-        return deny("invalid_request", 9002325, "Proof Key for Code Exchange is required.");
+    let Some(challenge) = request
+        .query_param("code_challenge")
+        .filter(|c| !c.is_empty())
+    else {
+        return deny(
+            "invalid_request",
+            9002325,
+            "Proof Key for Code Exchange is required.",
+        );
     };
     if request.query_param("code_challenge_method").as_deref() != Some("S256") {
-        return deny("invalid_request", 5000, "code_challenge_method must be S256.");
+        return deny(
+            "invalid_request",
+            5000,
+            "code_challenge_method must be S256.",
+        );
     }
     let scopes: Vec<String> = request
         .query_param("scope")
@@ -975,7 +1003,11 @@ fn authorize_endpoint(state: &State, tenant: &str, request: &RecordedRequest) ->
         .map(str::to_string)
         .collect();
     if scopes.is_empty() {
-        return deny("invalid_request", 900144, "The request must contain a 'scope' parameter.");
+        return deny(
+            "invalid_request",
+            900144,
+            "The request must contain a 'scope' parameter.",
+        );
     }
     if let Err(resource) = resolve_user_scopes(&scopes) {
         return deny("invalid_resource", 500011, &format!("The resource principal named {resource} was not found in the tenant named {TENANT_DOMAIN}."));
@@ -1073,7 +1105,13 @@ fn authorization_code_grant(
     let grant = {
         let mut codes = state.codes.lock().unwrap();
         let Some(grant) = codes.get_mut(code) else {
-            return entra_error(state, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+            );
         };
         if grant.used {
             return entra_error(state, 400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
@@ -1083,7 +1121,13 @@ fn authorization_code_grant(
         grant.clone()
     };
     if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
-        return entra_error(state, 400, "invalid_grant", 70000, "The code was issued to another client.");
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            70000,
+            "The code was issued to another client.",
+        );
     }
     if grant.redirect_uri != redirect_uri {
         return entra_error(state, 400, "invalid_grant", 70000, &format!("The provided value for 'redirect_uri' ('{redirect_uri}') does not exactly match the one used to obtain the authorization code."));
@@ -1097,7 +1141,13 @@ fn authorization_code_grant(
 
 fn device_code_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Reply {
     if !tenant_known(tenant) && !["common", "organizations", "consumers"].contains(&tenant) {
-        return entra_error(state, 400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
+        return entra_error(
+            state,
+            400,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
     }
     let Some(client_id) = request.field("client_id") else {
         return missing_parameter(state, "client_id");
@@ -1166,10 +1216,22 @@ fn device_code_grant(
     let settings = state.device.lock().unwrap().clone();
     let mut grants = state.device_grants.lock().unwrap();
     let Some(grant) = grants.get_mut(device_code) else {
-        return entra_error(state, 400, "bad_verification_code", 70000, "The device code is not valid.");
+        return entra_error(
+            state,
+            400,
+            "bad_verification_code",
+            70000,
+            "The device code is not valid.",
+        );
     };
     if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
-        return entra_error(state, 400, "invalid_grant", 70000, "The device code was issued to another client.");
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            70000,
+            "The device code was issued to another client.",
+        );
     }
     let now = Instant::now();
     grant.polls += 1;
@@ -1182,11 +1244,23 @@ fn device_code_grant(
         .server_expiry
         .unwrap_or(Duration::from_secs(settings.expires_in_secs));
     if now.duration_since(grant.created) >= lifetime {
-        return entra_error(state, 400, "expired_token", 70019, "Verification code expired.");
+        return entra_error(
+            state,
+            400,
+            "expired_token",
+            70019,
+            "Verification code expired.",
+        );
     }
     if too_soon || settings.slow_down_on_polls.contains(&poll) {
         grant.required_interval += Duration::from_secs(5);
-        return entra_error(state, 400, "slow_down", 70016, "The client is polling too often; wait longer between requests.");
+        return entra_error(
+            state,
+            400,
+            "slow_down",
+            70016,
+            "The client is polling too often; wait longer between requests.",
+        );
     }
     match grant.status.clone() {
         DeviceStatus::Pending => entra_error(
@@ -1224,26 +1298,61 @@ fn refresh_token_grant(
         return missing_parameter(state, "refresh_token");
     };
     if state.refresh_tokens_expired.load(Ordering::SeqCst) {
-        return entra_error(state, 400, "invalid_grant", 700082, "The refresh token has expired due to inactivity.");
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            700082,
+            "The refresh token has expired due to inactivity.",
+        );
     }
     let grant = {
         let mut tokens = state.refresh_tokens.lock().unwrap();
         let Some(grant) = tokens.get_mut(token) else {
-            return entra_error(state, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+            );
         };
-        if state.revoked_families.lock().unwrap().contains(&grant.family) {
-            return entra_error(state, 400, "invalid_grant", 70000, "The refresh token was revoked.");
+        if state
+            .revoked_families
+            .lock()
+            .unwrap()
+            .contains(&grant.family)
+        {
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                70000,
+                "The refresh token was revoked.",
+            );
         }
         if grant.used {
             let family = grant.family;
             state.revoked_families.lock().unwrap().push(family);
-            return entra_error(state, 400, "invalid_grant", 70000, "The refresh token was already used; every token of this sign-in is revoked.");
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                70000,
+                "The refresh token was already used; every token of this sign-in is revoked.",
+            );
         }
         grant.used = true;
         grant.clone()
     };
     if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
-        return entra_error(state, 400, "invalid_grant", 70000, "The refresh token was issued to another client.");
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            70000,
+            "The refresh token was issued to another client.",
+        );
     }
     let scopes = match request.field("scope") {
         Some(scope) if !scope.trim().is_empty() => {
@@ -1256,11 +1365,22 @@ fn refresh_token_grant(
 
 /// Issues an access token for a signed-in user, with an ID token for
 /// `openid`, a refresh token for `offline_access`, and the granted scopes.
-fn issue_user_tokens(state: &State, client_id: &str, scopes: &[String], family: Option<u64>) -> Reply {
+fn issue_user_tokens(
+    state: &State,
+    client_id: &str,
+    scopes: &[String],
+    family: Option<u64>,
+) -> Reply {
     let (resource, permissions) = match resolve_user_scopes(scopes) {
         Ok(resolved) => resolved,
         Err(resource) => {
-            return entra_error(state, 400, "invalid_resource", 500011, &format!("The resource principal named {resource} was not found."))
+            return entra_error(
+                state,
+                400,
+                "invalid_resource",
+                500011,
+                &format!("The resource principal named {resource} was not found."),
+            )
         }
     };
     let has = |name: &str| scopes.iter().any(|s| s.eq_ignore_ascii_case(name));
