@@ -41,6 +41,18 @@ impl BrowserFiles {
     pub fn page(&self) -> String {
         std::fs::read_to_string(&self.page).unwrap_or_default()
     }
+
+    /// Waits until the scripted browser has ended, when it was started:
+    /// it may still be writing the page after the tool has exited.
+    pub fn wait_until_done(&self) {
+        if self.log.exists() {
+            wait_until(
+                "the scripted browser to end",
+                Duration::from_secs(20),
+                || self.log().lines().any(|line| line == "done"),
+            );
+        }
+    }
 }
 
 /// The BROWSER value that runs the scripted browser.
@@ -93,7 +105,9 @@ fn run(env: &TestEnv, files: &BrowserFiles, mode: &str, extra: &[&str]) -> std::
     cmd.args(["get-token", "-p", "me", "-f", "InteractiveBrowser"])
         .args(extra);
     use_scripted_browser(&mut cmd, files, mode);
-    cmd.output().unwrap()
+    let output = cmd.output().unwrap();
+    files.wait_until_done();
+    output
 }
 
 /// The port of the redirect URI the tool sent to the authorize endpoint.
@@ -133,6 +147,7 @@ fn interactive_browser_signs_in_with_pkce() {
     .env("ENTRATOOL_CLIENT_SECRET", "must-not-be-sent");
     use_scripted_browser(&mut cmd, &files, "follow");
     let output = cmd.output().unwrap();
+    files.wait_until_done();
     let stderr = stderr_of(&output);
     assert_eq!(
         output.status.code(),
@@ -396,6 +411,7 @@ fn ctrl_c_releases_the_listener() {
         0
     );
     let finished = running.finish(Duration::from_secs(20));
+    files.wait_until_done();
     assert_eq!(finished.code, Some(130), "{}", finished.stderr);
     assert!(port_is_free(port), "the listener was not released");
 }

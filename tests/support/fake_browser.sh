@@ -17,6 +17,8 @@ set -eu
 url="$1"
 log="${FAKE_BROWSER_LOG:-/dev/null}"
 page="${FAKE_BROWSER_PAGE:-/dev/null}"
+# The last line of the log tells the tests that the script has finished.
+trap 'printf "done\n" >>"$log"' EXIT
 printf 'authorize %s\n' "$url" >>"$log"
 
 location=$(curl --silent --show-error --max-time 10 --output /dev/null \

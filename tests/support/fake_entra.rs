@@ -603,7 +603,8 @@ fn token_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Rep
         .field("grant_type")
         .is_some_and(|g| g != "client_credentials");
     let alias = ["common", "organizations", "consumers"].contains(&tenant);
-    if !tenant_known(tenant) && !(alias && user_grant) {
+    let tenant_accepted = tenant_known(tenant) || (alias && user_grant);
+    if !tenant_accepted {
         return entra_error(
             state,
             400,
