@@ -292,3 +292,77 @@ fn unknown_app_fails_before_polling() {
     assert!(stderr_of(&output).contains("AADSTS700016"));
     assert!(env.server.device_polls().is_empty());
 }
+
+/// Runs the flow in a pseudo-terminal (util-linux `script`), where stderr is
+/// a terminal, so the spinner must be drawn there and only there.
+#[cfg(target_os = "linux")]
+#[test]
+fn spinner_is_drawn_in_a_terminal() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+
+    let env = TestEnv::new();
+    write_public_profile(&env, "me", &["User.Read"]);
+    let tool = assert_cmd::cargo::cargo_bin("entratool");
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["--quiet", "--return", "--command"])
+        .arg(format!("{} get-token -p me -f DeviceCode", tool.display()))
+        .arg("/dev/null");
+    // The same environment as every other test run of the tool.
+    for (name, value) in env.std_cmd().get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    script
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = KillOnDrop(script.spawn().expect("util-linux script"));
+    let terminal = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.0.stdout.take().unwrap();
+    let sink = Arc::clone(&terminal);
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = pipe.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    });
+    wait_until("the spinner", WAIT, || {
+        terminal
+            .lock()
+            .unwrap()
+            .contains("Waiting for sign-in with code")
+    });
+    let text = terminal.lock().unwrap().clone();
+    let code = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Code: "))
+        .expect("a Code: line")
+        .trim()
+        .to_string();
+    assert!(env.server.approve_device_code(&code));
+    let status = child.0.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", terminal.lock().unwrap());
+}
+
+/// Kills the process if the test ends before it exits. Closing the
+/// terminal of `script` also ends the tool running in it (SIGHUP).
+#[cfg(target_os = "linux")]
+struct KillOnDrop(std::process::Child);
+
+#[cfg(target_os = "linux")]
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
