@@ -109,8 +109,8 @@ pub struct GetTokenArgs {
     #[arg(long)]
     pub no_browser: bool,
 
-    /// Longest time the whole command may take, such as 30s or 2m [default: 60s; for
-    /// DeviceCode, the lifetime of the code, about 15 minutes]
+    /// Maximum time the whole command may take, such as 30s or 2m [default: 60s; for
+    /// DeviceCode, the lifetime of the code, usually 15 minutes]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 

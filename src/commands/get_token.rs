@@ -81,9 +81,9 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
     Ok(())
 }
 
-/// The time limit of the whole acquisition, `None` when the flow bounds
-/// itself. Without `--timeout` the device flow waits as long as its code
-/// lives (Entra issues 15 minutes), so the 60 s default never cuts it short.
+/// Returns the time limit of the whole acquisition, `None` when the flow
+/// bounds itself. Without `--timeout` the device flow waits as long as its
+/// code lives, so the 60 s default never cuts it short.
 pub fn overall_limit(flow: Flow, explicit: Option<Duration>) -> Option<Duration> {
     match (flow, explicit) {
         (_, Some(limit)) => Some(limit),
@@ -184,7 +184,7 @@ fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
     Ok(())
 }
 
-/// How the app authenticates at the token endpoint for `flow`. Client
+/// Decides how the app authenticates at the token endpoint for `flow`. Client
 /// credentials need a secret. AuthorizationCode is confidential when a secret
 /// is found and public otherwise, so a missing secret or keyring is no error
 /// there. DeviceCode and InteractiveBrowser are public and look nothing up.
@@ -208,8 +208,8 @@ pub fn resolve_client_auth(profile: &Profile, flow: Flow) -> Result<ClientAuth> 
     }
 }
 
-/// The client secret when one exists: `ENTRATOOL_CLIENT_SECRET`, else the
-/// keyring. A missing or unreachable keyring means "no secret".
+/// Looks up the client secret, if one exists: `ENTRATOOL_CLIENT_SECRET`,
+/// else the keyring. A missing or unreachable keyring means "no secret".
 fn optional_client_secret(profile: &Profile) -> Result<Option<Secret>> {
     if let Some(value) = std::env::var(env::CLIENT_SECRET)
         .ok()

@@ -1,7 +1,7 @@
 //! Starting the system browser on the sign-in URL.
 //!
 //! `BROWSER` is honoured here because the `open` crate ignores it (its
-//! documentation says so as of version 5.4). The variable holds one or more
+//! documentation says so as of version 5.4). The variable contains one or more
 //! commands separated by `:` (`;` on Windows); `%s` in a command is replaced
 //! by the URL, else the URL is appended as the last argument.
 

@@ -26,7 +26,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
 /// Code lifetime assumed when the server sends no `expires_in`: 15 minutes,
-/// what Entra issues.
+/// the lifetime Entra's device codes usually have.
 const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(900);
 
 /// Polls in a row that may fail with a network error or a 5xx before the
@@ -115,7 +115,7 @@ impl DeviceAuthorization {
     }
 }
 
-/// What one poll of the token endpoint returned.
+/// The outcome of one poll of the token endpoint.
 enum PollOutcome {
     Token(Box<Token>),
     Pending,
@@ -142,7 +142,7 @@ pub async fn acquire(client: &TokenClient, request: &FlowRequest<'_>) -> Result<
             "{endpoint} returned HTTP {status} but an unusable device authorization: {e}"
         ))
     })?;
-    // Printed even with --silent: without the code nobody can sign in.
+    // Printed even with --silent, since sign-in is impossible without the code.
     ui::note(&authorization.instructions());
     poll(client, request, &authorization, &scopes).await
 }
@@ -299,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_as_strings_and_v1_field_name_are_accepted() {
+    fn lenient_numbers_and_v1_field_name() {
         let parsed = DeviceAuthorization::parse(
             br#"{"device_code":"d","user_code":"U","verification_url":"https://v1.test","expires_in":"600","interval":"3","verification_uri_complete":"https://v1.test?c=U"}"#,
         )

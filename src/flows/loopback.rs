@@ -1,6 +1,6 @@
-//! The loopback listener that receives the browser's redirect: bound to
-//! 127.0.0.1 only, it answers exactly one authorization response with a
-//! short page and is closed when dropped, on every path out of the flow.
+//! The loopback listener that receives the browser's redirect. It is bound
+//! to 127.0.0.1 only, serves exactly one authorization response with a short
+//! page, and is closed when dropped, on every path out of the flow.
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -112,7 +112,9 @@ impl Loopback {
                     let (stream, peer) = match accepted {
                         Ok(pair) => pair,
                         Err(e) => {
+                            // Such as too many open files: pause instead of spinning.
                             debug!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
                     };
@@ -139,8 +141,8 @@ impl Loopback {
     }
 }
 
-/// What a connection task needs to judge a redirect. The PKCE verifier is not
-/// here: the listener never needs it.
+/// The values a connection task checks a redirect against. The PKCE
+/// verifier is not among them, because the listener never needs it.
 struct ExpectedRedirect {
     path: String,
     state: String,

@@ -18,7 +18,7 @@ use crate::token::{Token, TokenClient};
 /// `offline_access` so the server also returns a refresh token.
 pub const USER_FLOW_SCOPES: [&str; 3] = ["offline_access", "openid", "profile"];
 
-/// How the app authenticates itself at the token endpoint.
+/// Client authentication at the token endpoint.
 #[derive(Debug, Clone)]
 pub enum ClientAuth {
     /// A public client (desktop app, CLI): only `client_id` is sent.

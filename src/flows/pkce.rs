@@ -77,7 +77,7 @@ impl AuthorizationSession {
         let result = client
             .request_token_owned(&profile.tenant_id, &form, scopes)
             .await;
-        // The form holds the code and the verifier; clear the copies.
+        // The form contains copies of the code and the verifier, so wipe them.
         for (_, value) in &mut form {
             zeroize::Zeroize::zeroize(value);
         }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// Ports tried in order when nothing names one; a free port follows.
 pub const DEFAULT_PORTS: [u16; 2] = [8080, 5000];
 
-/// Where the redirect comes from and which port to listen on.
+/// The redirect URI source and the port to listen on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedirectPlan {
     /// A redirect URI with an explicit port, sent exactly as written; the

@@ -55,7 +55,7 @@ impl BrowserFiles {
     }
 }
 
-/// The BROWSER value that runs the scripted browser.
+/// Returns the BROWSER value that runs the scripted browser.
 pub fn scripted_browser() -> String {
     format!(
         "sh {}/tests/support/fake_browser.sh",
@@ -110,7 +110,7 @@ fn run(env: &TestEnv, files: &BrowserFiles, mode: &str, extra: &[&str]) -> std::
     output
 }
 
-/// The port of the redirect URI the tool sent to the authorize endpoint.
+/// Returns the port of the redirect URI sent to the authorize endpoint.
 fn redirect_port(env: &TestEnv) -> u16 {
     let request = env
         .server
@@ -351,7 +351,8 @@ fn busy_default_ports_move_to_a_free_port() {
     let output = run(&env, &files, "follow", &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
     let port = redirect_port(&env);
-    assert!(port != 8080 && port != 5000, "used taken port {port}");
+    assert_ne!(port, 8080, "used the taken port");
+    assert_ne!(port, 5000, "used the taken port");
     assert!(port_is_free(port));
 }
 
@@ -435,6 +436,7 @@ fn no_browser_prints_url_and_suggests_device_code() {
         cmd.env_remove(name);
     }
     let output = cmd.output().unwrap();
+
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot start a browser"), "{stderr}");
@@ -470,7 +472,7 @@ fn redirect_uri_is_sent_verbatim_and_flag_wins() {
 
     // With a trailing slash the URI no longer equals the registered
     // `http://localhost` form, so the sign-in page shows an error and no
-    // redirect ever arrives; the slash must reach the server unchanged.
+    // redirect arrives. The slash must still reach the server unchanged.
     let flag_port = free_port();
     let with_slash = format!("http://localhost:{flag_port}/");
     let output = run(

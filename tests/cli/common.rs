@@ -129,7 +129,7 @@ pub fn secret_appears_under(dir: &Path, needle: &str) -> Option<PathBuf> {
     })
 }
 
-/// A profile for the public test app, for the user flows.
+/// Writes a one-profile file for the public test app, for the user flows.
 pub fn write_public_profile(env: &TestEnv, name: &str, scopes: &[&str]) {
     env.write_profile(name, TENANT_ID, PUBLIC_CLIENT_ID, scopes);
 }
@@ -283,7 +283,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
     }
 }
 
-/// A port that was free a moment ago.
+/// Returns a port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -323,7 +323,7 @@ pub fn location_of(url: &str) -> Option<String> {
         })
 }
 
-/// The first `http` URL on a line of `text` that contains `marker`.
+/// Returns the first `http` URL in `text` that contains `marker`.
 pub fn url_containing(text: &str, marker: &str) -> Option<String> {
     text.split_whitespace()
         .find(|word| word.starts_with("http") && word.contains(marker))

@@ -141,7 +141,7 @@ fn expired_token_from_server_stops_with_timeout_code() {
         server_expiry: Some(Duration::from_secs(2)),
         ..DeviceSettings::default()
     });
-    // --silent keeps the instructions: without them nobody can sign in.
+    // --silent keeps the instructions, since sign-in is impossible without them.
     let mut running = start(&env, &["--silent"]);
     user_code(&mut running);
     let finished = running.finish(WAIT);
@@ -159,8 +159,8 @@ fn expired_token_from_server_stops_with_timeout_code() {
 fn code_lifetime_bounds_the_wait_without_server_help() {
     let env = TestEnv::new();
     write_public_profile(&env, "me", &["User.Read"]);
-    // The code claims 2 s of life, but the server would keep answering
-    // authorization_pending for an hour: the client must stop by itself.
+    // The code claims 2 s of life, but the server would keep returning
+    // authorization_pending for an hour, so the client must stop by itself.
     env.server.set_device_settings(DeviceSettings {
         expires_in_secs: 2,
         server_expiry: Some(Duration::from_secs(3600)),

@@ -14,8 +14,8 @@ use crate::fake_entra::{FakeEntra, DEVICE_CODE_GRANT, PUBLIC_CLIENT_ID, TENANT_I
 
 const REDIRECT: &str = "http://localhost:8080";
 const VERIFIER: &str = "test-verifier-0123456789-0123456789-0123456789";
-/// The S256 challenge of VERIFIER: base64url(SHA-256(verifier)), RFC 7636
-/// section 4.2.
+/// Returns the S256 challenge of VERIFIER: base64url(SHA-256(verifier)), as
+/// RFC 7636 section 4.2 defines it.
 fn challenge() -> String {
     use base64::Engine;
     use sha2::Digest;
@@ -74,7 +74,7 @@ fn refresh(client: &TokenClient, token: &Secret) -> Result<entratool::token::Tok
     runtime().block_on(client.request_token(TENANT_ID, &form, &[]))
 }
 
-/// The AADSTS code of a server rejection.
+/// Returns the AADSTS code of a server rejection.
 fn aadsts(result: Result<entratool::token::Token, Error>) -> u64 {
     match result {
         Err(Error::Server(server)) => server.aadsts_code().expect("an AADSTS code"),

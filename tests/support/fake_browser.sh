@@ -1,8 +1,8 @@
 #!/bin/sh
 # A scripted browser for the tests, set as BROWSER. It loads the sign-in URL
-# from the fake Entra server, which answers with a redirect once the "person"
-# has signed in, then loads that redirect from the tool's loopback listener,
-# as a real browser does.
+# from the fake Entra server, which returns a redirect once the "person" has
+# signed in, then loads that redirect from the tool's loopback listener, as a
+# real browser does.
 #
 #   FAKE_BROWSER_MODE   follow (default); tamper-state: change `state` before
 #                       loading the redirect; favicon-first: request
@@ -17,7 +17,7 @@ set -eu
 url="$1"
 log="${FAKE_BROWSER_LOG:-/dev/null}"
 page="${FAKE_BROWSER_PAGE:-/dev/null}"
-# The last line of the log tells the tests that the script has finished.
+# A last log line of `done` marks the end of the script for the tests.
 trap 'printf "done\n" >>"$log"' EXIT
 printf 'authorize %s\n' "$url" >>"$log"
 

@@ -62,7 +62,7 @@ pub struct App {
     pub redirect_uris: Vec<String>,
 }
 
-/// How the fake sign-in page answers an authorize request.
+/// The response of the fake sign-in page to an authorize request.
 #[derive(Clone, Debug)]
 pub enum AuthorizeOutcome {
     /// The person signs in and consents: redirect with a code.
@@ -75,12 +75,12 @@ pub enum AuthorizeOutcome {
     },
 }
 
-/// Where a device code stands.
+/// The state of a device code.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeviceStatus {
     Pending,
     Approved,
-    /// Declined, answered with this OAuth error.
+    /// Declined: polls get this OAuth error.
     Declined(String),
 }
 
@@ -124,7 +124,7 @@ pub struct DeviceSettings {
     /// `expires_in` sent to the client.
     pub expires_in_secs: u64,
     /// When set, the server treats codes as expired after this long,
-    /// whatever `expires_in` said.
+    /// whatever `expires_in` was sent.
     pub server_expiry: Option<Duration>,
     /// Poll numbers (1-based) answered with `slow_down`.
     pub slow_down_on_polls: Vec<u32>,
@@ -415,7 +415,7 @@ impl FakeEntra {
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 impl RecordedRequest {
-    /// The value of a query parameter, if sent exactly once.
+    /// Returns the value of a query parameter, if sent exactly once.
     pub fn query_param(&self, name: &str) -> Option<String> {
         let mut values = form_urlencoded::parse(self.query.as_bytes())
             .filter(|(k, _)| k == name)
@@ -918,9 +918,10 @@ fn resolve_user_scopes(scopes: &[String]) -> Result<(String, Vec<String>), Strin
     Ok((resource, permissions))
 }
 
-/// The authorize endpoint: what the sign-in page does once the person has
-/// signed in. Errors Entra cannot send back safely (unknown app, unregistered
-/// redirect URI) are shown as a page; the rest go to the redirect URI.
+/// Answers an authorize request as the sign-in page does once the person has
+/// signed in. Errors that Entra cannot send back safely (unknown app,
+/// unregistered redirect URI) are shown as a page, and the rest go to the
+/// redirect URI.
 fn authorize_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Reply {
     let page = |code: u64, message: String| {
         Reply::html(
