@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::certificate::AssertionAlgorithm;
 use crate::profile::{AuthMethod, Flow};
 
 /// Time limit of `get-token` when `--timeout` is not given.
@@ -30,6 +31,14 @@ Exit codes: 0 success, 1 other error, 2 profile not found, 3 authentication reje
     propagate_version = true
 )]
 pub struct Cli {
+    /// Log decisions and HTTP requests on stderr (-v), with details (-vv); RUST_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Extra CA certificates (PEM) to trust, such as a TLS-inspecting proxy's
+    #[arg(long, value_name = "PATH", global = true, env = "ENTRATOOL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,6 +48,10 @@ pub enum Command {
     /// Get an access token for a profile and print it on stdout
     #[command(after_help = GET_TOKEN_EXAMPLES)]
     GetToken(GetTokenArgs),
+
+    /// Get a new token from the server, skipping the cache
+    #[command(after_help = REFRESH_EXAMPLES)]
+    Refresh(RefreshArgs),
 
     /// Create and list profiles
     #[command(subcommand)]
@@ -55,8 +68,18 @@ Examples:
   entratool get-token -p me -f InteractiveBrowser --port 8400
   entratool get-token -p web -f AuthorizationCode --no-browser
   ENTRATOOL_CLIENT_SECRET=... entratool get-token -p ci-app      (secret for this run only)
+  ENTRATOOL_CERTIFICATE_PASSWORD=... entratool get-token -p cert-app   (PFX password, no prompt)
+  entratool get-token -p cert-app --assertion-alg RS256 --include-x5t
 
 stdout holds only the token and a newline (or JSON with -o json); messages go to stderr.";
+
+const REFRESH_EXAMPLES: &str = "\
+Examples:
+  entratool refresh -p my-api
+  entratool refresh -p my-api -o json
+
+User profiles redeem their stored refresh token; app-only profiles make a new client
+credentials request. The new token replaces the cached one.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -86,13 +109,23 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
-    /// Output format on stdout
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Token)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
-    /// Write the output to this file (mode 0600) instead of stdout
-    #[arg(long, value_name = "PATH")]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub certificate: CertificateArgs,
+
+    /// Ask the server for a new token even when a cached one is still valid
+    #[arg(long)]
+    pub force: bool,
+
+    /// Neither read nor write the token cache
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Warn on stderr when the cached token expires within this many minutes
+    #[arg(long, value_name = "MINUTES", default_value_t = 5)]
+    pub warn_expiry: u64,
 
     /// Redirect URI for the browser flows, such as http://localhost:8080; wins over the
     /// profile's redirectUri and --port
@@ -113,17 +146,82 @@ pub struct GetTokenArgs {
     /// DeviceCode, the lifetime of the code, usually 15 minutes]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+}
+
+/// Options shared by the commands that print a token.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format on stdout
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Token)]
+    pub output: OutputFormat,
+
+    /// Write the output to this file (mode 0600) instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
 
     /// Print nothing on stderr except errors
     #[arg(long)]
     pub silent: bool,
+
+    /// Do not copy the token to the clipboard (it is copied only when stdout is a terminal)
+    #[arg(long)]
+    pub no_clipboard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Profile to refresh (names match regardless of case)
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: String,
+
+    /// Scopes to request instead of the profile's, separated by commas or spaces
+    #[arg(short, long = "scope", visible_alias = "scopes", value_name = "SCOPES")]
+    pub scope: Option<String>,
+
+    /// Authority URL, for sovereign clouds or a local server
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub certificate: CertificateArgs,
+
+    /// Maximum time the whole command may take, such as 30s or 2m
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Options for certificate profiles, shared by the commands that get tokens.
+#[derive(Debug, Clone, Args)]
+pub struct CertificateArgs {
+    /// Read the certificate password from the OS keyring, and store it there
+    /// after a prompt (as the profile's cacheCertificatePassword does)
+    #[arg(long)]
+    pub cache_cert_password: bool,
+
+    /// Signature algorithm of the client assertion for certificate profiles
+    /// [default: the profile's clientAssertionAlgorithm, then PS256]
+    #[arg(long = "assertion-alg", value_name = "ALG", value_parser = parse_assertion_algorithm)]
+    pub assertion_algorithm: Option<AssertionAlgorithm>,
+
+    /// Add the SHA-1 `x5t` thumbprint header to the client assertion, for
+    /// authorities that do not read `x5t#S256`
+    #[arg(long)]
+    pub include_x5t: bool,
+
+    /// Add the certificate chain (`x5c` header) to the client assertion, for
+    /// subject name and issuer authentication
+    #[arg(long)]
+    pub include_x5c: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Create a profile; prompts for missing fields in a terminal, else takes flags
     #[command(after_help = CONFIG_CREATE_EXAMPLES)]
-    Create(ConfigCreateArgs),
+    Create(Box<ConfigCreateArgs>),
 
     /// List profiles as a table, or as JSON with -o json
     #[command(
@@ -140,9 +238,14 @@ Examples:
       --scopes https://graph.microsoft.com/.default --client-secret-stdin
   entratool config create --name ci --tenant-id <tenant> --client-id <app> --no-secret
       (the secret comes from ENTRATOOL_CLIENT_SECRET at run time)
+  printf '%s' \"$PFX_PASSWORD\" | entratool config create --name cert-app \\
+      --tenant-id <tenant> --client-id <app> --auth-method Certificate \\
+      --certificate-path ~/certs/app.pfx --certificate-password-stdin --cache-cert-password
 
 The secret is read from stdin or ENTRATOOL_CLIENT_SECRET and stored in the OS keyring,
-never in profiles.json and never from a command-line value.";
+never in profiles.json and never from a command-line value. A certificate password comes
+from stdin, ENTRATOOL_CERTIFICATE_PASSWORD or a prompt; it is stored in the OS keyring
+only with --cache-cert-password.";
 
 #[derive(Debug, Args)]
 pub struct ConfigCreateArgs {
@@ -166,7 +269,7 @@ pub struct ConfigCreateArgs {
     #[arg(long, value_name = "URI")]
     pub resource: Option<String>,
 
-    /// How the app proves its identity
+    /// Authentication method of the app
     #[arg(long, value_name = "METHOD", value_parser = parse_auth_method)]
     pub auth_method: Option<AuthMethod>,
 
@@ -178,9 +281,31 @@ pub struct ConfigCreateArgs {
     #[arg(long, conflicts_with = "client_secret_stdin")]
     pub no_secret: bool,
 
-    /// Path to the certificate file, for certificate auth methods
+    /// Path to the certificate file (.pfx, .p12 or .pem; `~` is expanded), for
+    /// the Certificate and PasswordlessCertificate auth methods
     #[arg(long, value_name = "PATH")]
     pub certificate_path: Option<String>,
+
+    /// Read the certificate password from stdin (one line) instead of prompting
+    #[arg(long, conflicts_with = "client_secret_stdin")]
+    pub certificate_password_stdin: bool,
+
+    /// Store the certificate password in the OS keyring, so get-token reads it
+    /// from there (sets the profile's cacheCertificatePassword)
+    #[arg(long)]
+    pub cache_cert_password: bool,
+
+    /// Signature algorithm of client assertions: PS256 (the default) or RS256
+    #[arg(long = "assertion-alg", value_name = "ALG", value_parser = parse_assertion_algorithm)]
+    pub assertion_algorithm: Option<AssertionAlgorithm>,
+
+    /// Add the SHA-1 `x5t` header to client assertions
+    #[arg(long)]
+    pub include_x5t: bool,
+
+    /// Add the certificate chain (`x5c` header) to client assertions
+    #[arg(long)]
+    pub include_x5c: bool,
 
     /// Flow used when get-token gets no -f
     #[arg(long, value_name = "FLOW", value_parser = parse_flow)]
@@ -211,6 +336,10 @@ pub struct ConfigListArgs {
 }
 
 fn parse_flow(value: &str) -> Result<Flow, String> {
+    value.parse()
+}
+
+fn parse_assertion_algorithm(value: &str) -> Result<AssertionAlgorithm, String> {
     value.parse()
 }
 

@@ -178,8 +178,17 @@ pub enum Error {
     #[error("{0}")]
     Keyring(String),
 
+    /// A certificate that cannot be used: unreadable, wrong password,
+    /// outside its validity period, or a key that does not match.
+    #[error("{0}")]
+    Certificate(String),
+
     #[error("{0}")]
     Server(Box<ServerError>),
+
+    /// The user must sign in again (no refresh token, or it was revoked).
+    #[error("{0}")]
+    SignInRequired(String),
 
     #[error("{0}")]
     Network(String),
@@ -234,7 +243,10 @@ impl Error {
             Error::ProfileNotFound { .. } | Error::NoProfileChosen { .. } => {
                 ExitCode::ProfileNotFound
             }
-            Error::Server(_) | Error::Rejected { .. } => ExitCode::AuthRejected,
+            Error::Server(server) if server.status >= 500 => ExitCode::Network,
+            Error::Server(_) | Error::SignInRequired(_) | Error::Rejected { .. } => {
+                ExitCode::AuthRejected
+            }
             Error::Interrupted(_) => ExitCode::Interrupted,
             Error::Network(_) => ExitCode::Network,
             Error::Timeout(_) => ExitCode::Timeout,

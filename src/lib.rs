@@ -1,7 +1,10 @@
 //! entratool: get Microsoft Entra ID access tokens from a terminal, a script
 //! or a CI step.
 
+pub mod cache;
+pub mod certificate;
 pub mod cli;
+pub mod clipboard;
 pub mod commands;
 pub mod env;
 pub mod error;
@@ -19,6 +22,14 @@ use crate::error::ExitCode;
 
 /// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> std::process::ExitCode {
+    // The clipboard holder is an internal mode, kept out of the clap tree so
+    // it appears in no help or completion.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == clipboard::HOLDER_COMMAND)
+    {
+        return clipboard::hold();
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -33,7 +44,10 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(code as u8);
         }
     };
-    init_logging();
+    init_logging(cli.verbose);
+    if let Some(path) = &cli.ca_file {
+        token::client::trust_ca_file(path.clone());
+    }
 
     match commands::dispatch(&cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -47,14 +61,21 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging() {
+/// Sends tracing output to stderr: `-v` shows decisions and requests,
+/// `-vv` adds details, and `RUST_LOG` replaces both.
+fn init_logging(verbosity: u8) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(value) if !value.is_empty() => tracing_subscriber::EnvFilter::new(value),
-        _ => return,
+        _ => match verbosity {
+            0 => return,
+            1 => tracing_subscriber::EnvFilter::new("entratool=info"),
+            _ => tracing_subscriber::EnvFilter::new("entratool=debug"),
+        },
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_target(false)
         .with_ansi(ui::stderr_is_terminal())
         .try_init();
 }

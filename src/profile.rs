@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::certificate::AssertionAlgorithm;
 use crate::env;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -171,6 +172,15 @@ pub struct Profile {
     pub default_flow: Option<Flow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// JWS algorithm of client assertions (PS256 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_assertion_algorithm: Option<AssertionAlgorithm>,
+    /// Adds the SHA-1 `x5t` header to client assertions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_x5t: bool,
+    /// Adds the `x5c` certificate chain header to client assertions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_x5c: bool,
     #[serde(with = "time::serde::rfc3339", alias = "CreatedAt")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339", alias = "UpdatedAt")]
@@ -194,6 +204,9 @@ impl Profile {
             cache_certificate_password: false,
             default_flow: None,
             authority: None,
+            client_assertion_algorithm: None,
+            include_x5t: false,
+            include_x5c: false,
             created_at: now,
             updated_at: now,
             extra: serde_json::Map::new(),

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use tracing::debug;
 use zeroize::Zeroizing;
 
 use crate::env;
@@ -44,7 +45,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What a keyring entry holds.
+/// The kind of secret in a keyring entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
     ClientSecret,
@@ -69,7 +70,7 @@ impl SecretKind {
     }
 }
 
-/// The keyring account for a profile's secret. The original tool used
+/// Builds the keyring account name for a profile's secret. The original tool used
 /// `profile:{name}:secret`; names are lower-cased here because profile names
 /// match without regard to case.
 pub fn account(profile: &str, kind: SecretKind) -> String {
@@ -111,8 +112,8 @@ impl Keyring {
             return Err(unavailable(message));
         }
 
-        // With a desktop session the store may show an unlock prompt, which a
-        // person needs time to answer; without one a slow answer means a hang.
+        // A desktop session may show an unlock prompt, and a person needs time
+        // to respond to it. Without a display, a slow reply means a hang.
         let has_display =
             std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
         let operation_timeout = if cfg!(target_os = "linux") && !has_display {
@@ -125,51 +126,71 @@ impl Keyring {
 
     /// Reads a secret; a missing entry is `Ok(None)`.
     pub fn get(&self, profile: &str, kind: SecretKind) -> Result<Option<Secret>> {
-        let account = account(profile, kind);
-        let outcome = self.call(move || {
-            let entry = keyring_core::Entry::new(SERVICE, &account)?;
-            entry.get_password()
-        })?;
-        match outcome {
-            Ok(value) => Ok(Some(Secret::new(value))),
-            Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(operation_failed("read", profile, kind, &e)),
-        }
+        self.get_account(&account(profile, kind)).map_err(|e| {
+            operation_failed(
+                "read",
+                &format!("the {} of profile `{profile}`", kind.describe()),
+                &e,
+            )
+        })
     }
 
     pub fn set(&self, profile: &str, kind: SecretKind, secret: &Secret) -> Result<()> {
-        let account = account(profile, kind);
-        let value = Zeroizing::new(secret.expose().to_string());
-        let outcome = self.call(move || {
-            let entry = keyring_core::Entry::new(SERVICE, &account)?;
-            entry.set_password(&value)
-        })?;
-        outcome.map_err(|e| operation_failed("store", profile, kind, &e))
+        self.set_account(&account(profile, kind), secret)
+            .map_err(|e| {
+                operation_failed(
+                    "store",
+                    &format!("the {} of profile `{profile}`", kind.describe()),
+                    &e,
+                )
+            })
     }
 
     /// Removes a secret; removing a missing entry is not an error.
     pub fn delete(&self, profile: &str, kind: SecretKind) -> Result<()> {
-        let account = account(profile, kind);
-        let outcome = self.call(move || {
-            let entry = keyring_core::Entry::new(SERVICE, &account)?;
-            entry.delete_credential()
-        })?;
-        match outcome {
+        self.delete_account(&account(profile, kind)).map_err(|e| {
+            operation_failed(
+                "delete",
+                &format!("the {} of profile `{profile}`", kind.describe()),
+                &e,
+            )
+        })
+    }
+
+    /// Reads the entry for `account` under service `entratool`.
+    pub fn get_account(&self, account: &str) -> KeyringResult<Option<Secret>> {
+        debug!("keyring read `{account}`");
+        let owned = account.to_string();
+        match self.call(move || keyring_core::Entry::new(SERVICE, &owned)?.get_password())? {
+            Ok(value) => Ok(Some(Secret::new(value))),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(CallError::Store(e)),
+        }
+    }
+
+    pub fn set_account(&self, account: &str, secret: &Secret) -> KeyringResult<()> {
+        debug!("keyring write `{account}`");
+        let owned = account.to_string();
+        let value = Zeroizing::new(secret.expose().to_string());
+        self.call(move || keyring_core::Entry::new(SERVICE, &owned)?.set_password(&value))?
+            .map_err(CallError::Store)
+    }
+
+    pub fn delete_account(&self, account: &str) -> KeyringResult<()> {
+        debug!("keyring delete `{account}`");
+        let owned = account.to_string();
+        match self.call(move || keyring_core::Entry::new(SERVICE, &owned)?.delete_credential())? {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-            Err(e) => Err(operation_failed("delete", profile, kind, &e)),
+            Err(e) => Err(CallError::Store(e)),
         }
     }
 
     fn call<T: Send + 'static>(
         &self,
         operation: impl FnOnce() -> keyring_core::Result<T> + Send + 'static,
-    ) -> Result<keyring_core::Result<T>> {
-        run_with_deadline(self.operation_timeout, operation).ok_or_else(|| {
-            unavailable(&format!(
-                "the OS keyring did not answer within {} s",
-                self.operation_timeout.as_secs()
-            ))
-        })
+    ) -> KeyringResult<keyring_core::Result<T>> {
+        run_with_deadline(self.operation_timeout, operation)
+            .ok_or(CallError::Timeout(self.operation_timeout))
     }
 }
 
@@ -232,19 +253,35 @@ fn describe_store_error(error: &keyring_core::Error) -> String {
 
 fn unavailable(reason: &str) -> Error {
     Error::Keyring(format!(
-        "{reason}. Ways out: set {} to pass the client secret for this run, or start a Secret \
-         Service (gnome-keyring or KeePassXC) and unlock it, for example with \
-         `gnome-keyring-daemon --unlock`",
-        env::CLIENT_SECRET
+        "{reason}. Ways out: set {} (or {} for a certificate password) to pass the secret for \
+         this run, or start a Secret Service (gnome-keyring or KeePassXC) and unlock it, for \
+         example with `gnome-keyring-daemon --unlock`",
+        env::CLIENT_SECRET,
+        env::CERTIFICATE_PASSWORD
     ))
 }
 
-fn operation_failed(
-    verb: &str,
-    profile: &str,
-    kind: SecretKind,
-    error: &keyring_core::Error,
-) -> Error {
+/// The failure of a keyring call.
+#[derive(Debug)]
+pub enum CallError {
+    Timeout(Duration),
+    Store(keyring_core::Error),
+}
+
+pub type KeyringResult<T> = std::result::Result<T, CallError>;
+
+/// Turns a failed call into the user-facing error; `what` names the entry,
+/// such as "the client secret of profile `dev`".
+pub fn operation_failed(verb: &str, what: &str, error: &CallError) -> Error {
+    let error = match error {
+        CallError::Timeout(limit) => {
+            return unavailable(&format!(
+                "the OS keyring did not answer within {} s",
+                limit.as_secs()
+            ))
+        }
+        CallError::Store(error) => error,
+    };
     let reason = match error {
         keyring_core::Error::NoStorageAccess(_) => {
             "the keyring is locked or refused access; unlock it (for example with \
@@ -253,10 +290,7 @@ fn operation_failed(
         }
         other => other.to_string(),
     };
-    Error::Keyring(format!(
-        "cannot {verb} the {} of profile `{profile}` in the OS keyring: {reason}",
-        kind.describe()
-    ))
+    Error::Keyring(format!("cannot {verb} {what} in the OS keyring: {reason}"))
 }
 
 #[cfg(test)]

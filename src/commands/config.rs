@@ -3,8 +3,10 @@
 use std::io::{BufRead, Write};
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Input, Password, Select};
+use dialoguer::{Confirm, Input, Password, Select};
 
+use crate::cache;
+use crate::certificate::{self, ClientCertificate, LoadError};
 use crate::cli::{ConfigCreateArgs, ConfigListArgs, ListFormat};
 use crate::env;
 use crate::error::{Error, Result};
@@ -106,7 +108,9 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
     // prompt or keyring write, and is never overwritten.
     let mut store = ProfileStore::open_default()?;
     let asker = Asker {
-        interactive: ui::can_prompt() && !args.client_secret_stdin,
+        interactive: ui::can_prompt()
+            && !args.client_secret_stdin
+            && !args.certificate_password_stdin,
         theme: ColorfulTheme::default(),
     };
 
@@ -182,9 +186,10 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
         None
     };
 
+    let mut stored_secret = secret.map(|s| (SecretKind::ClientSecret, s));
     if auth_method.uses_certificate() {
         let path = match &args.certificate_path {
-            Some(path) => path.clone(),
+            Some(path) => path.trim().to_string(),
             None => asker.text(
                 "Certificate path (.pfx, .p12 or .pem)",
                 "--certificate-path",
@@ -192,7 +197,36 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
                 accept_any,
             )?,
         };
-        new_profile.certificate_path = Some(path);
+        if path.is_empty() {
+            return Err(Error::Usage(
+                "--certificate-path is empty; nothing was saved".to_string(),
+            ));
+        }
+        new_profile.certificate_path = Some(path.clone());
+        new_profile.client_assertion_algorithm = args.assertion_algorithm;
+        new_profile.include_x5t = args.include_x5t;
+        new_profile.include_x5c = args.include_x5c;
+        let password = check_certificate(&path, auth_method, args, &asker)?;
+        let cache = match password {
+            Some(_) if args.cache_cert_password => true,
+            Some(_) if asker.interactive => Confirm::with_theme(&asker.theme)
+                .with_prompt("Store the certificate password in the OS keyring?")
+                .default(true)
+                .interact()
+                .map_err(prompt_failed)?,
+            _ => args.cache_cert_password,
+        };
+        new_profile.cache_certificate_password = cache;
+        if cache {
+            if let Some(password) = password {
+                stored_secret = Some((SecretKind::CertificatePassword, password));
+            }
+        }
+    } else if args.certificate_password_stdin || args.cache_cert_password {
+        return Err(Error::Usage(format!(
+            "--certificate-password-stdin and --cache-cert-password need --auth-method \
+             Certificate, not {auth_method}; nothing was saved"
+        )));
     }
 
     if args.default_flow.is_none() && asker.interactive {
@@ -216,7 +250,7 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
     new_profile.validate(flow)?;
     if flow == Flow::ClientCredentials
         && auth_method == AuthMethod::ClientSecret
-        && secret.is_none()
+        && stored_secret.is_none()
         && !args.no_secret
     {
         return Err(Error::Usage(format!(
@@ -226,7 +260,99 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
         )));
     }
 
-    save_with_secret(&mut store, new_profile, secret.as_ref())
+    save_with_secret(&mut store, new_profile, stored_secret.as_ref())
+}
+
+/// Opens the certificate as get-token will, so a wrong path, password or
+/// key is caught before the profile is saved, and shows its thumbprint.
+/// Returns the password when the file needs one.
+fn check_certificate(
+    path: &str,
+    auth_method: AuthMethod,
+    args: &ConfigCreateArgs,
+    asker: &Asker,
+) -> Result<Option<Secret>> {
+    let expanded = certificate::expand_path(path);
+    if !expanded.exists() && !args.certificate_password_stdin {
+        ui::warn(&format!(
+            "certificate {} does not exist yet; get-token fails until it does",
+            expanded.display()
+        ));
+        return Ok(None);
+    }
+    let bytes = zeroize::Zeroizing::new(certificate::read_file(&expanded)?);
+    let invalid = |message: String| {
+        Error::Certificate(format!(
+            "certificate {}: {message}; nothing was saved",
+            expanded.display()
+        ))
+    };
+    let (loaded, password) = match ClientCertificate::from_bytes(&bytes, None) {
+        Ok(loaded) => (loaded, None),
+        Err(LoadError::Invalid(message)) => return Err(invalid(message)),
+        Err(LoadError::PasswordRequired | LoadError::WrongPassword) => {
+            if auth_method == AuthMethod::PasswordlessCertificate {
+                return Err(invalid(
+                    "it is protected by a password, so use --auth-method Certificate".to_string(),
+                ));
+            }
+            let password = read_certificate_password(args, asker, &expanded)?;
+            match ClientCertificate::from_bytes(&bytes, Some(&password)) {
+                Ok(loaded) => (loaded, Some(password)),
+                Err(LoadError::Invalid(message)) => return Err(invalid(message)),
+                Err(_) => return Err(invalid("the password is wrong".to_string())),
+            }
+        }
+    };
+    if let Err(e) = loaded.check_validity(&expanded, time::OffsetDateTime::now_utc()) {
+        ui::warn(&e.to_string());
+    }
+    ui::note(&format!(
+        "Certificate {}: SHA-1 thumbprint {} (compare it with the app registration's \
+         Certificates & secrets), valid until {}",
+        loaded.subject(),
+        loaded.sha1_thumbprint(),
+        loaded.not_after().date()
+    ));
+    Ok(password)
+}
+
+/// Reads the certificate password from stdin, the environment or a hidden
+/// prompt.
+fn read_certificate_password(
+    args: &ConfigCreateArgs,
+    asker: &Asker,
+    path: &std::path::Path,
+) -> Result<Secret> {
+    if args.certificate_password_stdin {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+            Error::Other(format!(
+                "cannot read the certificate password from stdin: {e}"
+            ))
+        })?;
+        return Ok(Secret::new(line.trim_end_matches(['\r', '\n'])));
+    }
+    if let Some(value) = std::env::var(env::CERTIFICATE_PASSWORD)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(Secret::new(value));
+    }
+    if asker.interactive {
+        let value = Password::with_theme(&asker.theme)
+            .with_prompt(format!("Password for {} (input hidden)", path.display()))
+            .allow_empty_password(true)
+            .interact()
+            .map_err(prompt_failed)?;
+        return Ok(Secret::new(value));
+    }
+    Err(Error::Usage(format!(
+        "certificate {} is protected by a password: pass --certificate-password-stdin or set {}; \
+         nothing was saved",
+        path.display(),
+        env::CERTIFICATE_PASSWORD
+    )))
 }
 
 /// Reads the secret from stdin, the environment or a hidden prompt.
@@ -272,32 +398,35 @@ fn read_client_secret(args: &ConfigCreateArgs, asker: &Asker) -> Result<Option<S
 fn save_with_secret(
     store: &mut ProfileStore,
     profile: Profile,
-    secret: Option<&Secret>,
+    secret: Option<&(SecretKind, Secret)>,
 ) -> Result<()> {
     let name = profile.name.clone();
     let keyring = match secret {
-        Some(secret) => {
+        Some((kind, secret)) => {
             let keyring = Keyring::open()?;
-            keyring.set(&name, SecretKind::ClientSecret, secret)?;
-            Some(keyring)
+            keyring.set(&name, *kind, secret)?;
+            Some((keyring, *kind))
         }
         None => None,
     };
     store.add(profile)?;
+    // A deleted profile of the same name may have left cached tokens.
+    if let Some(config_dir) = store.path().parent() {
+        cache::remove_profile(config_dir, &name)?;
+    }
     if let Err(e) = store.save() {
-        if let Some(keyring) = &keyring {
-            let _ = keyring.delete(&name, SecretKind::ClientSecret);
+        if let Some((keyring, kind)) = &keyring {
+            let _ = keyring.delete(&name, *kind);
         }
         return Err(e);
     }
+    let stored = match secret {
+        Some((kind, _)) => format!("; the {} is in the OS keyring", kind.describe()),
+        None => String::new(),
+    };
     ui::note(&format!(
-        "Saved profile `{name}` to {}{}",
-        store.path().display(),
-        if secret.is_some() {
-            "; the client secret is in the OS keyring"
-        } else {
-            ""
-        }
+        "Saved profile `{name}` to {}{stored}",
+        store.path().display()
     ));
     Ok(())
 }

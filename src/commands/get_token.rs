@@ -1,94 +1,488 @@
-//! `get-token`: resolve the profile, flow, scopes and authority, get a token
-//! and print only the token (or JSON) on stdout.
+//! `get-token`: resolve the profile, flow, scopes and authority, serve the
+//! token from the cache when it is fresh, else get one from the server, and
+//! print only the token (or JSON) on stdout.
 
-use std::time::Duration;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tracing::debug;
 
-use crate::cli::{GetTokenArgs, DEFAULT_TIMEOUT};
+use crate::cache::{self, Identity, KeySource, Lookup, TokenCache};
+use crate::certificate::{self, AssertionOptions, PasswordSources};
+use crate::cli::{CertificateArgs, GetTokenArgs, OutputArgs, DEFAULT_TIMEOUT};
+use crate::clipboard;
 use crate::env;
 use crate::error::{Error, Result};
-use crate::flows::{self, BrowserOptions, ClientAuth, FlowRequest};
+use crate::flows::{self, BrowserOptions, ClientCredential, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
 use crate::secrets::{Keyring, Secret, SecretKind};
 use crate::token::{Token, TokenClient, DEFAULT_AUTHORITY};
 use crate::ui;
 
+/// A request resolved from flags, environment and profile.
+pub struct Resolved {
+    pub profile: Profile,
+    pub flow: Flow,
+    pub scopes: Vec<String>,
+    pub authority: String,
+    /// `ENTRATOOL_CLIENT_SECRET`, when set.
+    pub env_secret: Option<Secret>,
+    /// Certificate options from the command line.
+    pub certificate: CertificateArgs,
+    /// Options of the user flows from the command line.
+    pub sign_in: SignInOptions,
+}
+
+/// Options of the user flows from the command line. The defaults suit
+/// callers such as `refresh` that never start a sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct SignInOptions {
+    pub browser: BrowserOptions,
+    /// `--timeout` as given. Without it the device flow waits as long as its
+    /// code lives.
+    pub explicit_timeout: Option<Duration>,
+    pub silent: bool,
+}
+
+/// The cache reads and writes allowed in one run.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    pub read: bool,
+    pub write: bool,
+}
+
 pub fn run(args: &GetTokenArgs) -> Result<()> {
     let store = ProfileStore::open_default()?;
     let profile = select_profile(&store, args.profile.as_deref())?;
-    let flow = args.flow.unwrap_or_else(|| profile.inferred_flow());
-    debug!("profile `{}`, flow {flow}", profile.name);
+    let mut resolved = resolve(
+        profile,
+        args.flow,
+        args.scope.as_deref(),
+        args.authority.as_deref(),
+        &args.certificate,
+    )?;
+    if args.no_browser && resolved.flow != Flow::AuthorizationCode {
+        return Err(Error::Usage(format!(
+            "--no-browser only applies to -f AuthorizationCode, not {}; over SSH or without a \
+             browser, use -f DeviceCode or -f AuthorizationCode --no-browser",
+            resolved.flow
+        )));
+    }
+    resolved.sign_in = SignInOptions {
+        browser: BrowserOptions {
+            redirect_uri: args.redirect_uri.clone(),
+            port: args.port,
+            no_browser: args.no_browser,
+        },
+        explicit_timeout: args.timeout,
+        silent: args.output.silent,
+    };
+    let policy = CachePolicy {
+        read: !args.no_cache && !args.force,
+        write: !args.no_cache,
+    };
+    let token = obtain(&resolved, policy, args.timeout.unwrap_or(DEFAULT_TIMEOUT))?;
+    if token.from_cache && !args.output.silent {
+        warn_if_expiring(&token, &resolved.profile.name, args.warn_expiry);
+    }
+    emit(&token, &resolved, &args.output)
+}
 
-    let scopes = match &args.scope {
+/// Checks the request and fills in everything but the secret, which is read
+/// only when the cache cannot answer.
+pub fn resolve(
+    profile: Profile,
+    flow: Option<Flow>,
+    scope_override: Option<&str>,
+    authority_flag: Option<&str>,
+    certificate: &CertificateArgs,
+) -> Result<Resolved> {
+    let flow = flow.unwrap_or_else(|| profile.inferred_flow());
+    debug!("profile `{}`, flow {flow}", profile.name);
+    let scopes = match scope_override {
         Some(list) => {
             let scopes = profile::parse_scopes(list);
             if scopes.is_empty() {
                 return Err(Error::Usage(
-                    "-s/--scope was given but holds no scope".to_string(),
+                    "-s/--scope is empty: give at least one scope".to_string(),
                 ));
             }
             scopes
         }
         None => profile.effective_scopes(),
     };
-    let mut effective = profile.clone();
+    let mut effective = profile;
     effective.scopes.clone_from(&scopes);
     effective.validate(flow)?;
-
-    let authority = resolve_authority(args.authority.as_deref(), &profile)?;
-    ensure_supported(&profile, flow)?;
-    if args.no_browser && flow != Flow::AuthorizationCode {
-        return Err(Error::Usage(format!(
-            "--no-browser only applies to -f AuthorizationCode, not {flow}; over SSH or without \
-             a browser, use -f DeviceCode or -f AuthorizationCode --no-browser"
-        )));
-    }
-    let client_auth = resolve_client_auth(&profile, flow)?;
-
-    let request = FlowRequest {
-        profile: &effective,
+    let authority = resolve_authority(authority_flag, &effective)?;
+    let env_secret = std::env::var(env::CLIENT_SECRET)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new);
+    Ok(Resolved {
+        profile: effective,
         flow,
         scopes,
-        client_auth,
-        browser: BrowserOptions {
-            redirect_uri: args.redirect_uri.clone(),
-            port: args.port,
-            no_browser: args.no_browser,
-        },
-        silent: args.silent,
+        authority,
+        env_secret,
+        certificate: certificate.clone(),
+        sign_in: SignInOptions::default(),
+    })
+}
+
+/// Returns a token: from the cache when `policy.read` allows and the entry is
+/// fresh, else from the server, holding the cache lock so parallel processes
+/// send one request between them.
+pub fn obtain(resolved: &Resolved, policy: CachePolicy, timeout: Duration) -> Result<Token> {
+    let deadline = Instant::now() + timeout;
+    let identity = cache_identity(resolved);
+    let cache = if policy.read || policy.write {
+        open_cache(resolved)
+    } else {
+        None
     };
-    let request_timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let client = TokenClient::new(&authority, request_timeout)?;
+
+    if policy.read {
+        if let Some(Lookup::Fresh(token)) = cache
+            .as_ref()
+            .map(|c| c.lookup(&identity, OffsetDateTime::now_utc()))
+        {
+            debug!("cache hit");
+            return Ok(token);
+        }
+        debug!("cache miss");
+    }
+
+    let mut cache = cache;
+    let _lock = match cache.as_ref().map(|c| c.lock(deadline)) {
+        Some(Ok(lock)) => Some(lock),
+        Some(Err(e @ Error::Timeout(_))) => return Err(e),
+        Some(Err(e)) => {
+            ui::warn(&format!("running without the token cache: {e}"));
+            cache = None;
+            None
+        }
+        None => None,
+    };
+    let mut stale = None;
+    if policy.read {
+        // Another process may have filled the entry while this one waited.
+        match cache
+            .as_ref()
+            .map(|c| c.lookup(&identity, OffsetDateTime::now_utc()))
+        {
+            Some(Lookup::Fresh(token)) => {
+                debug!("cache filled by another process");
+                return Ok(token);
+            }
+            Some(Lookup::Stale(token)) => stale = Some(token),
+            _ => {}
+        }
+    }
+
+    // A user token near expiry is renewed silently with its refresh token.
+    if let Some(refresh_token) = stale.and_then(|t| t.refresh_token) {
+        if resolved.flow.is_user_flow() {
+            debug!("renewing the cached token with its refresh token");
+            match redeem_refresh_token(resolved, &refresh_token, remaining(deadline)?) {
+                Ok(token) => {
+                    store_in(cache.as_ref(), policy, &identity, &token);
+                    return Ok(token);
+                }
+                Err(e) if is_invalid_grant(&e) => {
+                    if let Some(cache) = &cache {
+                        cache.remove(&identity);
+                    }
+                    if !ui::can_prompt() {
+                        return Err(sign_in_again(&resolved.profile.name, &e));
+                    }
+                    ui::warn("the stored sign-in was rejected; signing in again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    let token = fetch(resolved, remaining(deadline)?)?;
+    store_in(cache.as_ref(), policy, &identity, &token);
+    Ok(token)
+}
+
+fn store_in(cache: Option<&TokenCache>, policy: CachePolicy, identity: &Identity, token: &Token) {
+    if !policy.write {
+        return;
+    }
+    if let Some(cache) = cache {
+        if let Err(e) = cache.store(identity, token) {
+            ui::warn(&format!("the token was not cached: {e}"));
+        }
+    }
+}
+
+/// Returns true for the server error sent for a revoked or expired refresh token.
+pub fn is_invalid_grant(error: &Error) -> bool {
+    matches!(error, Error::Server(server) if server.error == "invalid_grant")
+}
+
+fn sign_in_again(profile: &str, cause: &Error) -> Error {
+    Error::SignInRequired(format!(
+        "the stored sign-in of profile `{profile}` is no longer valid ({cause}); sign in again \
+         with `entratool get-token -p {profile}` in a terminal"
+    ))
+}
+
+/// Redeems a refresh token for the resolved scopes. Confidential profiles
+/// (a client secret in the environment or keyring) send their secret too.
+pub fn redeem_refresh_token(
+    resolved: &Resolved,
+    refresh_token: &Secret,
+    timeout: Duration,
+) -> Result<Token> {
+    let client_secret = match resolved.flow {
+        Flow::AuthorizationCode if resolved.profile.auth_method == AuthMethod::ClientSecret => {
+            optional_client_secret(resolved)
+        }
+        _ => None,
+    };
+    let client = TokenClient::new(&resolved.authority, timeout)?;
+    block_on_with_timeout(
+        timeout,
+        flows::refresh_token::acquire(
+            &client,
+            &resolved.profile,
+            &resolved.scopes,
+            refresh_token,
+            client_secret.as_ref(),
+        ),
+    )
+}
+
+/// Returns the client secret when one exists. A missing entry or keyring is
+/// not an error for flows that can run as a public client.
+fn optional_client_secret(resolved: &Resolved) -> Option<Secret> {
+    if let Some(secret) = &resolved.env_secret {
+        return Some(secret.clone());
+    }
+    Keyring::open()
+        .ok()?
+        .get(&resolved.profile.name, SecretKind::ClientSecret)
+        .ok()
+        .flatten()
+}
+
+fn remaining(deadline: Instant) -> Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Error::Timeout(
+            "the timeout passed while waiting for the token cache; raise it with --timeout"
+                .to_string(),
+        ));
+    }
+    Ok(left)
+}
+
+/// Asks the server for a token with the resolved flow. `timeout` bounds the
+/// whole flow, except a device flow without an explicit `--timeout`, which
+/// ends when its code expires.
+pub fn fetch(resolved: &Resolved, timeout: Duration) -> Result<Token> {
+    let request = FlowRequest {
+        profile: &resolved.profile,
+        flow: resolved.flow,
+        scopes: resolved.scopes.clone(),
+        client_credential: flow_credential(resolved)?,
+        browser: resolved.sign_in.browser.clone(),
+        silent: resolved.sign_in.silent,
+    };
+    let client = TokenClient::new(&resolved.authority, timeout)?;
+    let limit = overall_limit(resolved.flow, resolved.sign_in.explicit_timeout, timeout);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-    let limit = overall_limit(flow, args.timeout);
-    let result = runtime.block_on(acquire_until_stopped(&client, &request, limit));
+    // Messages name the limit as the user set it, not the time left of it
+    // after waiting for the cache lock.
+    let stated = resolved
+        .sign_in
+        .explicit_timeout
+        .unwrap_or_else(|| Duration::from_secs(timeout.as_secs_f64().ceil() as u64));
+    let result = runtime.block_on(acquire_until_stopped(&client, &request, limit, stated));
     // A stdin reader or a browser process may still run; do not wait for them.
     runtime.shutdown_background();
-    let token = result?;
+    result
+}
 
+/// Returns the credential the flow sends. Client credentials need one.
+/// AuthorizationCode is confidential with a certificate profile or a client
+/// secret that can be found, and public otherwise, so a missing secret or
+/// keyring is no error there. DeviceCode and InteractiveBrowser are public
+/// clients and look nothing up.
+fn flow_credential(resolved: &Resolved) -> Result<Option<ClientCredential>> {
+    match resolved.flow {
+        Flow::ClientCredentials => resolve_client_credential(resolved).map(Some),
+        Flow::DeviceCode | Flow::InteractiveBrowser => Ok(None),
+        Flow::AuthorizationCode if resolved.profile.auth_method.uses_certificate() => {
+            resolve_client_credential(resolved).map(Some)
+        }
+        Flow::AuthorizationCode => {
+            let secret = optional_client_secret(resolved);
+            debug!(
+                "authorization code redeemed as a {} client",
+                if secret.is_some() {
+                    "confidential"
+                } else {
+                    "public"
+                }
+            );
+            Ok(secret.map(ClientCredential::Secret))
+        }
+    }
+}
+
+/// Runs a future on a single-threaded runtime, bounded by `timeout`.
+pub fn block_on_with_timeout<T>(
+    timeout: Duration,
+    future: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        tokio::time::timeout(timeout, future).await.map_err(|_| {
+            Error::Timeout(format!(
+                "no token within {}; raise the limit with --timeout",
+                humantime::format_duration(timeout)
+            ))
+        })?
+    })
+}
+
+/// The cache identity of a request. The credential part never holds a
+/// secret: a secret from the environment is represented by a hash, which
+/// also separates entries made with different secrets.
+pub fn cache_identity(resolved: &Resolved) -> Identity {
+    let profile = &resolved.profile;
+    let credential = match (resolved.flow, profile.auth_method) {
+        (Flow::DeviceCode | Flow::InteractiveBrowser, _) => "public".to_string(),
+        (_, AuthMethod::ClientSecret) => match &resolved.env_secret {
+            Some(secret) => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(secret.expose().as_bytes());
+                let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("secret-env:{short}")
+            }
+            None => "secret".to_string(),
+        },
+        (_, AuthMethod::Certificate | AuthMethod::PasswordlessCertificate) => {
+            certificate_stamp(profile)
+        }
+    };
+    Identity {
+        profile: profile.name.clone(),
+        authority: resolved.authority.clone(),
+        tenant: profile.tenant_id.clone(),
+        client_id: profile.client_id.clone(),
+        credential,
+        kind: if resolved.flow.is_user_flow() {
+            "user"
+        } else {
+            "app"
+        },
+        scopes: resolved.scopes.clone(),
+    }
+}
+
+/// Identifies a certificate by path, size and modification time, so a
+/// replaced file starts a new entry without parsing the certificate on the
+/// cached path.
+fn certificate_stamp(profile: &Profile) -> String {
+    let path = profile.certificate_path.clone().unwrap_or_default();
+    let stamp = std::fs::metadata(&path)
+        .ok()
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}:{modified}", m.len())
+        })
+        .unwrap_or_default();
+    format!("cert:{path}:{stamp}")
+}
+
+/// Opens the profile's cache, or returns `None` (and runs uncached) when no
+/// key can be had.
+fn open_cache(resolved: &Resolved) -> Option<TokenCache> {
+    let source = match &resolved.env_secret {
+        Some(secret) if resolved.flow == Flow::ClientCredentials => {
+            KeySource::EnvironmentSecret(secret)
+        }
+        _ => KeySource::Keyring,
+    };
+    let config_dir = profile::config_dir().ok()?;
+    match cache::load_key(&source, true) {
+        Ok(Some(key)) => Some(TokenCache::new(&config_dir, &resolved.profile.name, key)),
+        Ok(None) => None,
+        Err(e) => {
+            debug!("running without the token cache: {e}");
+            None
+        }
+    }
+}
+
+fn warn_if_expiring(token: &Token, profile: &str, warn_minutes: u64) {
+    let left = token.expires_in(OffsetDateTime::now_utc());
+    if left < warn_minutes.saturating_mul(60) {
+        ui::warn(&format!(
+            "the cached token of profile `{profile}` expires in {} min; get a new one with \
+             `entratool refresh -p {profile}`",
+            left / 60
+        ));
+    }
+}
+
+/// Prints the token on stdout or into `--file`, and the summary on stderr
+/// when it is a terminal.
+pub fn emit(token: &Token, resolved: &Resolved, options: &OutputArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
-    let rendered = output::render(&token, args.output, now);
-    output::deliver(&rendered, args.file.as_deref(), args.silent)?;
-    if !args.silent && ui::stderr_is_terminal() {
-        output::print_summary(&token, &profile.name, flow.as_str(), now);
+    let rendered = output::render(token, options.output, now);
+    output::deliver(&rendered, options.file.as_deref(), options.silent)?;
+    if !options.silent && ui::stderr_is_terminal() {
+        output::print_summary(token, &resolved.profile.name, resolved.flow.as_str(), now);
+    }
+    // Only a person at a terminal wants the copy; scripts capturing stdout
+    // must not leave token files behind.
+    let to_terminal = std::io::stdout().is_terminal() && options.file.is_none();
+    if to_terminal && !options.no_clipboard {
+        match clipboard::copy_token(&token.access_token, &profile::config_dir()?)? {
+            clipboard::Outcome::Copied if !options.silent => ui::note(&format!(
+                "Copied to the clipboard for {} s.",
+                clipboard::HOLD_FOR.as_secs()
+            )),
+            clipboard::Outcome::WroteFile(path) if !options.silent => ui::note(&format!(
+                "No clipboard is available; the token was also written to {} (mode 0600).",
+                path.display()
+            )),
+            _ => {}
+        }
     }
     Ok(())
 }
 
-/// Returns the time limit of the whole acquisition, `None` when the flow
-/// bounds itself. Without `--timeout` the device flow waits as long as its
-/// code lives, so the 60 s default never cuts it short.
-pub fn overall_limit(flow: Flow, explicit: Option<Duration>) -> Option<Duration> {
+/// Returns the time limit of the whole acquisition: `remaining`, or `None`
+/// for a device flow without `--timeout`, which waits as long as its code
+/// lives so that the 60 s default never cuts it short.
+pub fn overall_limit(
+    flow: Flow,
+    explicit: Option<Duration>,
+    remaining: Duration,
+) -> Option<Duration> {
     match (flow, explicit) {
-        (_, Some(limit)) => Some(limit),
         (Flow::DeviceCode, None) => None,
-        (_, None) => Some(DEFAULT_TIMEOUT),
+        _ => Some(remaining),
     }
 }
 
@@ -99,12 +493,13 @@ async fn acquire_until_stopped(
     client: &TokenClient,
     request: &FlowRequest<'_>,
     limit: Option<Duration>,
+    stated: Duration,
 ) -> Result<Token> {
     let flow = async {
         match limit {
             Some(limit) => tokio::time::timeout(limit, flows::acquire(client, request))
                 .await
-                .map_err(|_| timeout_error(request.flow, limit))?,
+                .map_err(|_| timeout_error(request.flow, stated))?,
             None => flows::acquire(client, request).await,
         }
     };
@@ -161,7 +556,7 @@ pub fn select_profile(store: &ProfileStore, name: Option<&str>) -> Result<Profil
     }
 }
 
-/// The authority, first found: the flag, `ENTRATOOL_AUTHORITY`, the profile,
+/// Returns the authority, first found: the flag, `ENTRATOOL_AUTHORITY`, the profile,
 /// the public cloud.
 pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String> {
     let from_env = std::env::var(env::AUTHORITY).ok().filter(|v| !v.is_empty());
@@ -174,84 +569,48 @@ pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String
     Ok(authority.trim_end_matches('/').to_string())
 }
 
-fn ensure_supported(profile: &Profile, flow: Flow) -> Result<()> {
-    if flow == Flow::ClientCredentials && profile.auth_method != AuthMethod::ClientSecret {
-        return Err(Error::Unsupported(format!(
-            "profile `{}` uses {} authentication, which is not supported yet",
-            profile.name, profile.auth_method
-        )));
+/// Returns the client's credential for the profile's auth method: the
+/// secret, or the certificate opened and checked, so every certificate
+/// problem shows up before any request is sent.
+pub fn resolve_client_credential(resolved: &Resolved) -> Result<ClientCredential> {
+    let profile = &resolved.profile;
+    let args = &resolved.certificate;
+    if profile.auth_method == AuthMethod::ClientSecret {
+        return resolve_client_secret(resolved).map(ClientCredential::Secret);
     }
-    Ok(())
-}
-
-/// Decides how the app authenticates at the token endpoint for `flow`. Client
-/// credentials need a secret. AuthorizationCode is confidential when a secret
-/// is found and public otherwise, so a missing secret or keyring is no error
-/// there. DeviceCode and InteractiveBrowser are public and look nothing up.
-pub fn resolve_client_auth(profile: &Profile, flow: Flow) -> Result<ClientAuth> {
-    match flow {
-        Flow::ClientCredentials => Ok(ClientAuth::Secret(resolve_client_secret(profile)?)),
-        Flow::DeviceCode | Flow::InteractiveBrowser => Ok(ClientAuth::Public),
-        Flow::AuthorizationCode => {
-            if profile.auth_method.uses_certificate() {
-                return Err(Error::Unsupported(format!(
-                    "profile `{}` uses {} authentication, which AuthorizationCode does not \
-                     support yet; use -f InteractiveBrowser or -f DeviceCode",
-                    profile.name, profile.auth_method
-                )));
-            }
-            optional_client_secret(profile).map(|secret| match secret {
-                Some(secret) => ClientAuth::Secret(secret),
-                None => ClientAuth::Public,
-            })
-        }
-    }
-}
-
-/// Looks up the client secret, if one exists: `ENTRATOOL_CLIENT_SECRET`,
-/// else the keyring. A missing or unreachable keyring means "no secret".
-fn optional_client_secret(profile: &Profile) -> Result<Option<Secret>> {
-    if let Some(value) = std::env::var(env::CLIENT_SECRET)
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        debug!("client secret from {}", env::CLIENT_SECRET);
-        return Ok(Some(Secret::new(value)));
-    }
-    let keyring = match Keyring::open() {
-        Ok(keyring) => keyring,
-        Err(error) => {
-            debug!("no keyring, so the code is redeemed as a public client: {error}");
-            return Ok(None);
-        }
+    let sources = PasswordSources {
+        use_keyring: profile.cache_certificate_password || args.cache_cert_password,
+        interactive: ui::can_prompt(),
     };
-    match keyring.get(&profile.name, SecretKind::ClientSecret) {
-        Ok(found) => {
-            debug!(
-                "client secret in the keyring: {}",
-                if found.is_some() { "found" } else { "none" }
-            );
-            Ok(found)
-        }
-        Err(error) => {
-            ui::warn(&format!(
-                "{error}; the code is redeemed as a public client (without a client secret)"
-            ));
-            Ok(None)
-        }
-    }
+    let (path, certificate) = certificate::load_for_profile(profile, &sources)?;
+    let options = AssertionOptions {
+        algorithm: args
+            .assertion_algorithm
+            .or(profile.client_assertion_algorithm)
+            .unwrap_or_default(),
+        include_x5t: args.include_x5t || profile.include_x5t,
+        include_x5c: args.include_x5c || profile.include_x5c,
+    };
+    debug!(
+        "client assertion {} from {} (SHA-1 thumbprint {})",
+        options.algorithm,
+        path.display(),
+        certificate.sha1_thumbprint()
+    );
+    Ok(ClientCredential::Certificate {
+        certificate: Box::new(certificate),
+        options,
+    })
 }
 
-/// The client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else the
-/// keyring. The environment wins so CI never touches a keyring.
-pub fn resolve_client_secret(profile: &Profile) -> Result<Secret> {
-    if let Some(value) = std::env::var(env::CLIENT_SECRET)
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+/// Returns the client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else
+/// the keyring. The environment wins so CI never touches a keyring.
+pub fn resolve_client_secret(resolved: &Resolved) -> Result<Secret> {
+    if let Some(secret) = &resolved.env_secret {
         debug!("client secret from {}", env::CLIENT_SECRET);
-        return Ok(Secret::new(value));
+        return Ok(secret.clone());
     }
+    let profile = &resolved.profile;
     let keyring = Keyring::open()?;
     keyring
         .get(&profile.name, SecretKind::ClientSecret)?
@@ -271,10 +630,11 @@ mod tests {
 
     #[test]
     fn default_limit_never_cuts_the_device_flow_short() {
-        assert_eq!(overall_limit(Flow::DeviceCode, None), None);
+        let remaining = Duration::from_secs(60);
+        assert_eq!(overall_limit(Flow::DeviceCode, None, remaining), None);
         let explicit = Duration::from_secs(30);
         assert_eq!(
-            overall_limit(Flow::DeviceCode, Some(explicit)),
+            overall_limit(Flow::DeviceCode, Some(explicit), explicit),
             Some(explicit)
         );
         for flow in [
@@ -282,7 +642,11 @@ mod tests {
             Flow::InteractiveBrowser,
             Flow::AuthorizationCode,
         ] {
-            assert_eq!(overall_limit(flow, None), Some(DEFAULT_TIMEOUT), "{flow}");
+            assert_eq!(
+                overall_limit(flow, None, remaining),
+                Some(remaining),
+                "{flow}"
+            );
         }
     }
 }

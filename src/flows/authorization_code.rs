@@ -1,5 +1,6 @@
 //! The browser flows: `InteractiveBrowser` (always a public client) and
-//! `AuthorizationCode` (confidential when the profile has a client secret),
+//! `AuthorizationCode` (confidential when the profile has a client secret or
+//! a certificate),
 //! both the authorization code grant with PKCE. The redirect arrives on a
 //! loopback listener, or, with `--no-browser`, is pasted on stdin.
 
@@ -8,7 +9,7 @@ use std::io::IsTerminal;
 use super::loopback::Loopback;
 use super::pkce::{code_from_redirect, AuthorizationSession, RedirectParams};
 use super::redirect::{parse_loopback, redirect_uri_for, RedirectPlan, DEFAULT_PORTS};
-use super::{browser, user_flow_scopes, ClientAuth, FlowRequest};
+use super::{browser, user_flow_scopes, FlowRequest};
 use crate::error::{Error, Result};
 use crate::profile::Flow;
 use crate::secrets::Secret;
@@ -18,10 +19,10 @@ use crate::ui;
 pub async fn acquire(client: &TokenClient, request: &FlowRequest<'_>) -> Result<Token> {
     let profile = request.profile;
     let scopes = user_flow_scopes(&request.scopes);
-    // InteractiveBrowser is a public client even when a secret exists.
-    let client_auth = match request.flow {
-        Flow::AuthorizationCode => &request.client_auth,
-        _ => &ClientAuth::Public,
+    // InteractiveBrowser is a public client even when a credential exists.
+    let client_credential = match request.flow {
+        Flow::AuthorizationCode => request.client_credential.as_ref(),
+        _ => None,
     };
     let redirect_setting = request
         .browser
@@ -61,7 +62,14 @@ pub async fn acquire(client: &TokenClient, request: &FlowRequest<'_>) -> Result<
         (code, redirect_uri)
     };
     session
-        .redeem(client, profile, &scopes, &code, &redirect_uri, client_auth)
+        .redeem(
+            client,
+            profile,
+            &scopes,
+            &code,
+            &redirect_uri,
+            client_credential,
+        )
         .await
 }
 

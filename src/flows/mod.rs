@@ -8,42 +8,13 @@ pub mod device_code;
 pub mod loopback;
 pub mod pkce;
 pub mod redirect;
+pub mod refresh_token;
 
+use crate::certificate::{AssertionOptions, ClientCertificate, CLIENT_ASSERTION_TYPE};
 use crate::error::Result;
 use crate::profile::{Flow, Profile};
 use crate::secrets::Secret;
 use crate::token::{Token, TokenClient};
-
-/// Scopes added to every user flow: `openid` and `profile` for the ID token,
-/// `offline_access` so the server also returns a refresh token.
-pub const USER_FLOW_SCOPES: [&str; 3] = ["offline_access", "openid", "profile"];
-
-/// Client authentication at the token endpoint.
-#[derive(Debug, Clone)]
-pub enum ClientAuth {
-    /// A public client (desktop app, CLI): only `client_id` is sent.
-    Public,
-    /// A confidential client with a secret, sent as `client_secret_post`,
-    /// Entra's default.
-    Secret(Secret),
-    // A certificate-based client assertion belongs here: `append_to` gets the
-    // token endpoint so it can mint a fresh assertion for every request.
-}
-
-impl ClientAuth {
-    pub fn is_confidential(&self) -> bool {
-        !matches!(self, ClientAuth::Public)
-    }
-
-    /// Adds the client authentication fields to a token request for
-    /// `token_endpoint`.
-    pub fn append_to(&self, form: &mut Vec<(&'static str, String)>, _token_endpoint: &str) {
-        match self {
-            ClientAuth::Public => {}
-            ClientAuth::Secret(secret) => form.push(("client_secret", secret.expose().to_string())),
-        }
-    }
-}
 
 /// Options of the browser flows, from the command line.
 #[derive(Debug, Clone, Default)]
@@ -61,11 +32,49 @@ pub struct FlowRequest<'a> {
     pub profile: &'a Profile,
     pub flow: Flow,
     pub scopes: Vec<String>,
-    pub client_auth: ClientAuth,
+    /// The confidential client's credential, `None` for a public client.
+    pub client_credential: Option<ClientCredential>,
     pub browser: BrowserOptions,
     /// `--silent`: no spinner or notes. Device-code instructions and the
     /// sign-in URL are still printed, since sign-in is impossible without them.
     pub silent: bool,
+}
+
+/// Credential of a confidential client at the token endpoint.
+pub enum ClientCredential {
+    /// `client_secret` in the form (`client_secret_post`, Entra's default).
+    Secret(Secret),
+    /// A client assertion signed with the certificate's key
+    /// (`private_key_jwt`), minted anew for every request.
+    Certificate {
+        certificate: Box<ClientCertificate>,
+        options: AssertionOptions,
+    },
+}
+
+impl ClientCredential {
+    /// Returns the form fields that authenticate `client_id` at
+    /// `token_endpoint`. A certificate signs a new assertion with a fresh
+    /// `jti` on every call, because Entra rejects a replayed assertion.
+    pub fn form_fields(
+        &self,
+        client_id: &str,
+        token_endpoint: &str,
+    ) -> Result<Vec<(&'static str, Secret)>> {
+        match self {
+            ClientCredential::Secret(secret) => Ok(vec![("client_secret", secret.clone())]),
+            ClientCredential::Certificate {
+                certificate,
+                options,
+            } => {
+                let assertion = certificate.client_assertion(client_id, token_endpoint, options)?;
+                Ok(vec![
+                    ("client_assertion_type", Secret::new(CLIENT_ASSERTION_TYPE)),
+                    ("client_assertion", assertion),
+                ])
+            }
+        }
+    }
 }
 
 /// Runs the requested flow against the authority.
@@ -80,10 +89,12 @@ pub async fn acquire(client: &TokenClient, request: &FlowRequest<'_>) -> Result<
 }
 
 /// Returns the scopes for a user flow: the requested ones followed by
-/// [`USER_FLOW_SCOPES`], without repeats (compared without case).
+/// `offline_access openid profile` ([`refresh_token::OPENID_SCOPES`]), so a
+/// refresh token and an ID token come back, without repeats (compared
+/// without case).
 pub fn user_flow_scopes(requested: &[String]) -> Vec<String> {
     let mut scopes: Vec<String> = requested.to_vec();
-    for extra in USER_FLOW_SCOPES {
+    for extra in refresh_token::OPENID_SCOPES {
         if !scopes.iter().any(|s| s.eq_ignore_ascii_case(extra)) {
             scopes.push(extra.to_string());
         }
@@ -99,14 +110,5 @@ mod tests {
     fn user_flow_scopes_are_added_once() {
         let scopes = user_flow_scopes(&["User.Read".to_string(), "OpenID".to_string()]);
         assert_eq!(scopes, ["User.Read", "OpenID", "offline_access", "profile"]);
-    }
-
-    #[test]
-    fn public_client_sends_no_secret() {
-        let mut form = Vec::new();
-        ClientAuth::Public.append_to(&mut form, "https://x/token");
-        assert!(form.is_empty());
-        ClientAuth::Secret(Secret::new("s")).append_to(&mut form, "https://x/token");
-        assert_eq!(form, [("client_secret", "s".to_string())]);
     }
 }

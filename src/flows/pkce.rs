@@ -3,7 +3,7 @@
 
 use oauth2::{CsrfToken, PkceCodeChallenge};
 
-use super::ClientAuth;
+use super::ClientCredential;
 use crate::error::{Error, Result, ServerError};
 use crate::profile::Profile;
 use crate::secrets::Secret;
@@ -55,7 +55,8 @@ impl AuthorizationSession {
     }
 
     /// Redeems the code at the token endpoint with the PKCE verifier and the
-    /// same redirect URI string as the authorize request.
+    /// same redirect URI string as the authorize request, as a public client
+    /// when `client_credential` is `None`.
     pub async fn redeem(
         &self,
         client: &TokenClient,
@@ -63,7 +64,7 @@ impl AuthorizationSession {
         scopes: &[String],
         code: &Secret,
         redirect_uri: &str,
-        client_auth: &ClientAuth,
+        client_credential: Option<&ClientCredential>,
     ) -> Result<Token> {
         let mut form: Vec<(&'static str, String)> = vec![
             ("client_id", profile.client_id.clone()),
@@ -73,11 +74,17 @@ impl AuthorizationSession {
             ("code_verifier", self.verifier.expose().to_string()),
             ("scope", scopes.join(" ")),
         ];
-        client_auth.append_to(&mut form, &client.token_endpoint(&profile.tenant_id));
+        if let Some(credential) = client_credential {
+            let endpoint = client.token_endpoint(&profile.tenant_id);
+            for (name, value) in credential.form_fields(&profile.client_id, &endpoint)? {
+                form.push((name, value.expose().to_string()));
+            }
+        }
         let result = client
             .request_token_owned(&profile.tenant_id, &form, scopes)
             .await;
-        // The form contains copies of the code and the verifier, so wipe them.
+        // The form contains copies of the code, the verifier and any secret,
+        // so wipe them.
         for (_, value) in &mut form {
             zeroize::Zeroize::zeroize(value);
         }

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use std::time::Instant;
+
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use time::OffsetDateTime;
-use tracing::debug;
+use tracing::info;
 
 use super::response::{self, Token, TokenResponse};
 use crate::error::{Error, Result};
@@ -18,24 +20,62 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Longest wait for a TCP (and TLS) connection to the authority.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+static EXTRA_CA_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Adds the certificates in a PEM file to the trusted roots of every client
+/// made afterwards (`--ca-file`). The system store and the bundled Mozilla
+/// roots stay trusted too.
+pub fn trust_ca_file(path: std::path::PathBuf) {
+    let _ = EXTRA_CA_FILE.set(path);
+}
+
+/// Builds the HTTP client every request goes through: rustls, proxies from
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (either case), and the extra CA
+/// file when one was given.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("entratool/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout);
+    if let Some(path) = EXTRA_CA_FILE.get() {
+        let pem = std::fs::read(path).map_err(|e| Error::io("reading the CA file", path, e))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::InvalidInput(format!(
+                "{} holds no usable PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        if certificates.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "{} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+                path.display()
+            )));
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Other(format!("cannot set up the HTTP client: {e}")))
+}
+
 /// Sends token requests to one authority.
 pub struct TokenClient {
     http: reqwest::Client,
     authority: String,
+    /// Retries are not started past this point.
+    deadline: Instant,
 }
 
 impl TokenClient {
     /// `timeout` bounds each request from connect to the last body byte.
     pub fn new(authority: &str, timeout: Duration) -> Result<TokenClient> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("entratool/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .timeout(timeout)
-            .build()
-            .map_err(|e| Error::Other(format!("cannot set up the HTTP client: {e}")))?;
+        let http = http_client(timeout)?;
         Ok(TokenClient {
             http,
             authority: authority.trim_end_matches('/').to_string(),
+            deadline: Instant::now() + timeout,
         })
     }
 
@@ -82,9 +122,67 @@ impl TokenClient {
 
     /// POSTs an `application/x-www-form-urlencoded` body and returns the
     /// status and body, read up to [`MAX_BODY_BYTES`].
+    ///
+    /// HTTP 429 and 5xx answers, and connections closed before any answer,
+    /// are retried up to [`MAX_RETRIES`] times. The wait honours
+    /// `Retry-After` (seconds or an HTTP date) and otherwise doubles from
+    /// half a second, with jitter. A wait that would pass the client's
+    /// deadline is not started: the last answer is returned instead.
     pub async fn post_form(&self, endpoint: &str, form: &[(&str, &str)]) -> Result<(u16, Vec<u8>)> {
-        let started = std::time::Instant::now();
         let body = form_urlencode(form);
+        let mut attempt = 0;
+        let outcome = loop {
+            let started = Instant::now();
+            let outcome = self.send_once(endpoint, &body).await;
+            let elapsed_ms = started.elapsed().as_millis();
+            let (reason, retry_after) = match &outcome {
+                Ok(answer) => {
+                    info!("POST {endpoint} -> {} in {elapsed_ms} ms", answer.status);
+                    if answer.status != 429 && answer.status < 500 {
+                        break outcome;
+                    }
+                    (format!("HTTP {}", answer.status), answer.retry_after)
+                }
+                Err(SendError::Reset(message)) => {
+                    info!("POST {endpoint} failed after {elapsed_ms} ms: {message}");
+                    (message.clone(), None)
+                }
+                Err(SendError::Fatal(_)) => break outcome,
+            };
+            if attempt >= MAX_RETRIES {
+                break outcome;
+            }
+            let delay = retry_after.unwrap_or_else(|| backoff(attempt));
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if delay >= left {
+                info!(
+                    "not retrying POST {endpoint}: the wait of {} ms would pass the timeout",
+                    delay.as_millis()
+                );
+                break outcome;
+            }
+            attempt += 1;
+            info!(
+                "retrying POST {endpoint} in {} ms ({reason}), attempt {attempt} of {MAX_RETRIES}",
+                delay.as_millis()
+            );
+            tokio::time::sleep(delay).await;
+        };
+        outcome
+            .map(|answer| (answer.status, answer.body))
+            .map_err(|e| match e {
+                SendError::Reset(message) => {
+                    Error::Network(format!("request to {endpoint} failed: {message}"))
+                }
+                SendError::Fatal(error) => error,
+            })
+    }
+
+    async fn send_once(
+        &self,
+        endpoint: &str,
+        body: &str,
+    ) -> std::result::Result<Answer, SendError> {
         let result = self
             .http
             .post(endpoint)
@@ -93,30 +191,31 @@ impl TokenClient {
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
             )
             .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .body(body)
+            .body(body.to_string())
             .send()
             .await;
-        let mut response = result.map_err(|e| transport_error(endpoint, &e))?;
+        let mut response = result.map_err(|e| classify(endpoint, &e))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| transport_error(endpoint, &e))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(endpoint, &e))? {
             if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Error::Network(format!(
+                return Err(SendError::Fatal(Error::Network(format!(
                     "{endpoint} sent a response larger than {} KiB; a proxy may be interfering",
                     MAX_BODY_BYTES / 1024
-                )));
+                ))));
             }
             bytes.extend_from_slice(&chunk);
         }
-        debug!(
-            "POST {endpoint} -> {status} in {} ms",
-            started.elapsed().as_millis()
-        );
-        Ok((status, bytes))
+        Ok(Answer {
+            status,
+            body: bytes,
+            retry_after,
+        })
     }
 }
 
@@ -140,6 +239,54 @@ pub fn token_from_body(
     Ok(Token::from_response(parsed, requested_scopes, issued_at))
 }
 
+/// One HTTP answer.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    retry_after: Option<Duration>,
+}
+
+enum SendError {
+    /// The connection closed or reset before a complete answer: retried.
+    Reset(String),
+    /// Anything else (refused, timed out, TLS, oversized body): not retried.
+    Fatal(Error),
+}
+
+fn classify(endpoint: &str, error: &reqwest::Error) -> SendError {
+    if error.is_timeout() || error.is_connect() || error.is_builder() {
+        return SendError::Fatal(transport_error(endpoint, error));
+    }
+    SendError::Reset(root_cause(error))
+}
+
+/// Maximum number of retries after the first attempt.
+pub const MAX_RETRIES: u32 = 3;
+
+/// Returns the wait before retry number `attempt + 1`: 0.5 s, 1 s, 2 s, plus
+/// up to 250 ms of jitter so parallel clients do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(500) * 2u32.saturating_pow(attempt);
+    let mut random = [0u8; 2];
+    let _ = getrandom::getrandom(&mut random);
+    let jitter = u64::from(u16::from_le_bytes(random)) % 250;
+    base + Duration::from_millis(jitter)
+}
+
+/// Parses `Retry-After` as delta seconds or an HTTP date (RFC 9110
+/// section 10.2.3). A date in the past means no wait.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 /// Encodes form fields as RFC 6749 requires (`application/x-www-form-urlencoded`).
 pub fn form_urlencode(form: &[(&str, &str)]) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());
@@ -157,6 +304,12 @@ pub fn error_from_body(endpoint: &str, status: u16, body: &[u8]) -> Error {
         return Error::Server(Box::new(server_error));
     }
     let kind = describe_body(body);
+    let preview: String = String::from_utf8_lossy(body)
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    info!("first 200 characters of the HTTP {status} body from {endpoint}: {preview}");
     let advice = if status == 429 {
         "the server is throttling requests; wait and try again"
     } else if (500..600).contains(&status) {
@@ -199,10 +352,29 @@ fn transport_error(endpoint: &str, error: &reqwest::Error) -> Error {
         ));
     }
     let root = root_cause(error);
+    if is_certificate_problem(error) {
+        return Error::Network(format!(
+            "TLS with {host} failed: {root}. If a proxy inspects TLS traffic, trust its CA with \
+             --ca-file PATH (or SSL_CERT_FILE)"
+        ));
+    }
     if error.is_connect() {
         return Error::Network(format!("cannot connect to {host}: {root}"));
     }
     Error::Network(format!("request to {endpoint} failed: {root}"))
+}
+
+/// True when any error in the chain is a certificate verification failure.
+fn is_certificate_problem(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("unknownissuer") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {

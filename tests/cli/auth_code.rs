@@ -86,29 +86,6 @@ fn secret_sent_for_a_public_app_gets_a_hint() {
     assert!(stderr.contains("public client"), "{stderr}");
 }
 
-#[test]
-fn certificate_profile_is_not_supported_yet() {
-    let env = TestEnv::new();
-    env.write_profiles(
-        &serde_json::json!([{
-            "name": "cert", "tenantId": TENANT_ID, "clientId": CLIENT_ID,
-            "scopes": ["User.Read"], "authMethod": "Certificate",
-            "certificatePath": "/nonexistent/app.pfx",
-            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"
-        }])
-        .to_string(),
-    );
-    let output = env
-        .cmd()
-        .args(["get-token", "-p", "cert", "-f", "AuthorizationCode"])
-        .output()
-        .unwrap();
-    let stderr = stderr_of(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("Certificate"), "{stderr}");
-    assert!(env.server.requests().is_empty());
-}
-
 /// Starts `--no-browser` for the public profile and returns the process
 /// and the sign-in URL it printed.
 fn start_paste_mode(env: &TestEnv) -> (Running, String) {

@@ -466,7 +466,8 @@ fn redirect_uri_is_sent_verbatim_and_flag_wins() {
         .to_string(),
     );
     let files = BrowserFiles::new(&env);
-    let output = run(&env, &files, "follow", &[]);
+    // Both runs must sign in, so neither may use the token cache.
+    let output = run(&env, &files, "follow", &["--no-cache"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
     assert_eq!(redirect_port(&env), profile_port);
 
@@ -479,7 +480,13 @@ fn redirect_uri_is_sent_verbatim_and_flag_wins() {
         &env,
         &files,
         "follow",
-        &["--redirect-uri", &with_slash, "--timeout", "2s"],
+        &[
+            "--redirect-uri",
+            &with_slash,
+            "--timeout",
+            "2s",
+            "--no-cache",
+        ],
     );
     assert_eq!(output.status.code(), Some(5), "{}", stderr_of(&output));
     let authorize = env.server.authorize_requests().pop().unwrap();

@@ -34,10 +34,16 @@ impl TestEnv {
         self.config_dir().join("profiles.json")
     }
 
-    /// The binary with a private config folder, the fake server as
+    /// Builds the binary's command with a private config folder, the fake server as
     /// authority, and no ENTRATOOL_* variable from the caller.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("entratool").expect("binary built");
+        Command::from_std(self.std_cmd())
+    }
+
+    /// Builds the same command as [`TestEnv::cmd`], as a plain `std::process::Command`
+    /// for tests that start several processes at once.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("entratool"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("ENTRATOOL_") {
                 cmd.env_remove(&name);
@@ -46,7 +52,12 @@ impl TestEnv {
         cmd.env("ENTRATOOL_CONFIG_DIR", self.config_dir())
             .env("ENTRATOOL_AUTHORITY", self.server.url())
             .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR");
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        for proxy in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            cmd.env_remove(proxy).env_remove(proxy.to_lowercase());
+        }
+        cmd.env_remove("NO_COLOR");
         cmd
     }
 
@@ -56,7 +67,7 @@ impl TestEnv {
         std::fs::write(self.profiles_path(), json).unwrap();
     }
 
-    /// A one-profile file for the fake app, with the given overrides.
+    /// Writes a one-profile file for the fake app, with the given overrides.
     pub fn write_profile(&self, name: &str, tenant: &str, client_id: &str, scopes: &[&str]) {
         let profile = serde_json::json!([{
             "name": name,
@@ -76,7 +87,7 @@ impl TestEnv {
     }
 }
 
-/// A profile name no other test (or earlier run) uses, since keyring
+/// Returns a profile name no other test (or earlier run) uses, since keyring
 /// entries are shared by every test in the session.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -99,7 +110,7 @@ pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Every file under `dir`, recursively.
+/// Lists every file under `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -132,24 +143,6 @@ pub fn secret_appears_under(dir: &Path, needle: &str) -> Option<PathBuf> {
 /// Writes a one-profile file for the public test app, for the user flows.
 pub fn write_public_profile(env: &TestEnv, name: &str, scopes: &[&str]) {
     env.write_profile(name, TENANT_ID, PUBLIC_CLIENT_ID, scopes);
-}
-
-impl TestEnv {
-    /// Like [`TestEnv::cmd`], as a `std::process::Command` for tests that
-    /// talk to the running process.
-    pub fn std_cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("entratool"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ENTRATOOL_") {
-                cmd.env_remove(&name);
-            }
-        }
-        cmd.env("ENTRATOOL_CONFIG_DIR", self.config_dir())
-            .env("ENTRATOOL_AUTHORITY", self.server.url())
-            .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR");
-        cmd
-    }
 }
 
 /// A running `entratool` whose stderr is collected as it arrives. Dropping

@@ -271,11 +271,14 @@ fn default_mixed_with_other_scopes_is_rejected_with_hint() {
 fn html_502_from_a_proxy_is_a_network_error() {
     let env = TestEnv::new();
     env.write_default_profile("app");
-    env.server.push_canned(Canned::new(
-        502,
-        "text/html",
-        "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
-    ));
+    // The first attempt and its three retries all meet the proxy's page.
+    for _ in 0..4 {
+        env.server.push_canned(Canned::new(
+            502,
+            "text/html",
+            "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
+        ));
+    }
     let output = get_token(&env, CLIENT_SECRET, &[]);
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(4), "{stderr}");

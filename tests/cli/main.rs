@@ -3,12 +3,19 @@
 
 #[path = "../support/fake_entra.rs"]
 mod fake_entra;
+#[path = "../support/tls.rs"]
+mod tls_support;
 
 mod auth_code;
 mod browser;
+mod cache;
+mod certificates;
+mod clipboard;
 mod common;
 mod config;
 mod device_code;
 mod fake_server;
 mod get_token;
 mod keyring;
+mod resilience;
+mod tls;

@@ -54,6 +54,9 @@ pub struct AppSecret {
 pub struct App {
     pub client_id: String,
     pub secrets: Vec<AppSecret>,
+    /// DER certificates uploaded under Certificates & secrets; client
+    /// assertions must be signed by one of their keys.
+    pub certificates: Vec<Vec<u8>>,
     /// "Allow public client flows": the user flows need no secret, and
     /// sending one is an error (AADSTS700025).
     pub public_client: bool,
@@ -220,6 +223,10 @@ struct State {
     token_lifetime_secs: AtomicU64,
     expires_in_as_string: AtomicBool,
     issued: AtomicU64,
+    /// Seconds added to the server's clock, to simulate clock skew.
+    clock_offset_secs: std::sync::atomic::AtomicI64,
+    /// `jti` values of accepted client assertions, to reject replays.
+    seen_jtis: Mutex<std::collections::HashSet<String>>,
     device: Mutex<DeviceSettings>,
     device_grants: Mutex<HashMap<String, DeviceGrant>>,
     authorize_outcome: Mutex<AuthorizeOutcome>,
@@ -258,6 +265,7 @@ impl FakeEntra {
                         value: CLIENT_SECRET.to_string(),
                         expired: false,
                     }],
+                    certificates: Vec::new(),
                     public_client: false,
                     redirect_uris: vec![LOCALHOST_ANY_PORT.to_string()],
                 },
@@ -267,12 +275,14 @@ impl FakeEntra {
                         value: EXPIRED_CLIENT_SECRET.to_string(),
                         expired: true,
                     }],
+                    certificates: Vec::new(),
                     public_client: false,
                     redirect_uris: Vec::new(),
                 },
                 App {
                     client_id: PUBLIC_CLIENT_ID.to_string(),
                     secrets: Vec::new(),
+                    certificates: Vec::new(),
                     public_client: true,
                     redirect_uris: vec![LOCALHOST_ANY_PORT.to_string()],
                 },
@@ -282,6 +292,8 @@ impl FakeEntra {
             token_lifetime_secs: AtomicU64::new(3599),
             expires_in_as_string: AtomicBool::new(false),
             issued: AtomicU64::new(0),
+            clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
+            seen_jtis: Mutex::new(std::collections::HashSet::new()),
             device: Mutex::new(DeviceSettings::default()),
             device_grants: Mutex::new(HashMap::new()),
             authorize_outcome: Mutex::new(AuthorizeOutcome::Approve),
@@ -349,6 +361,14 @@ impl FakeEntra {
     /// Sends `expires_in` as a string, as some older endpoints do.
     pub fn send_expires_in_as_string(&self, yes: bool) {
         self.state.expires_in_as_string.store(yes, Ordering::SeqCst);
+    }
+
+    /// Moves the server's clock by `seconds` (negative is the past), as a
+    /// skewed clock between client and server would.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.state
+            .clock_offset_secs
+            .store(seconds, Ordering::SeqCst);
     }
 
     pub fn add_app(&self, app: App) {
@@ -686,6 +706,14 @@ fn client_credentials(
     request: &RecordedRequest,
     basic_secret: Option<String>,
 ) -> Reply {
+    if request.field("client_assertion").is_some()
+        || request.field("client_assertion_type").is_some()
+    {
+        if let Err(reply) = verify_client_assertion(state, app, request) {
+            return reply;
+        }
+        return scoped_token(state, app, request);
+    }
     let secret = basic_secret.or_else(|| request.field("client_secret").map(str::to_string));
     let Some(secret) = secret else {
         return entra_error(
@@ -717,6 +745,11 @@ fn client_credentials(
         }
         Some(_) => {}
     }
+    scoped_token(state, app, request)
+}
+
+/// Checks the `scope` of a client credentials request and issues the token.
+fn scoped_token(state: &State, app: &App, request: &RecordedRequest) -> Reply {
     let Some(scope) = request.field("scope").filter(|s| !s.trim().is_empty()) else {
         return missing_parameter(state, "scope");
     };
@@ -847,6 +880,217 @@ pub fn decode_claims(jwt: &str) -> Value {
 /// Parses form fields into a map, for assertions.
 pub fn form_map(request: &RecordedRequest) -> HashMap<String, String> {
     request.form.iter().cloned().collect()
+}
+
+/// Seconds since the epoch on the server's clock, with the test's skew.
+fn server_now(state: &State) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    now + state.clock_offset_secs.load(Ordering::SeqCst)
+}
+
+/// Maximum lifetime of a client assertion (`exp` minus now) that is accepted.
+const MAX_ASSERTION_LIFETIME_SECS: i64 = 24 * 60 * 60;
+
+fn assertion_rejected(state: &State, message: &str) -> Reply {
+    entra_error(state, 401, "invalid_client", 700027, message)
+}
+
+fn assertion_time_rejected(state: &State, message: &str) -> Reply {
+    entra_error(state, 401, "invalid_client", 700024, message)
+}
+
+/// Verifies a client assertion the way Entra does for certificate
+/// credentials: the jwt-bearer type, a registered certificate named by
+/// `x5t#S256` (or `x5t`), an RS256 or PS256 signature by its key, `aud` equal
+/// to this token endpoint, `iss` = `sub` = client ID, a current and short
+/// lifetime, and a `jti` never seen before.
+fn verify_client_assertion(
+    state: &State,
+    app: &App,
+    request: &RecordedRequest,
+) -> Result<(), Reply> {
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+    use sha2::{Digest, Sha256};
+    use x509_cert::der::{Decode, Encode};
+
+    match request.field("client_assertion_type") {
+        None => return Err(missing_parameter(state, "client_assertion_type")),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") => {}
+        Some(other) => {
+            return Err(entra_error(
+                state,
+                400,
+                "invalid_request",
+                50027,
+                &format!("Invalid client_assertion_type '{other}'. Expected 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'."),
+            ))
+        }
+    }
+    let Some(assertion) = request.field("client_assertion") else {
+        return Err(missing_parameter(state, "client_assertion"));
+    };
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let decode_json = |part: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    };
+    let (Some(header), Some(claims), Some(signature)) = (
+        parts.first().and_then(|p| decode_json(p)),
+        parts.get(1).and_then(|p| decode_json(p)),
+        parts.get(2).and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()),
+    ) else {
+        return Err(assertion_rejected(
+            state,
+            "Client assertion is not a valid JWT.",
+        ));
+    };
+    if parts.len() != 3 {
+        return Err(assertion_rejected(
+            state,
+            "Client assertion is not a valid JWT.",
+        ));
+    }
+    if header["typ"] != "JWT" {
+        return Err(assertion_rejected(
+            state,
+            "Client assertion header 'typ' must be 'JWT'.",
+        ));
+    }
+
+    let certificate = match (header["x5t#S256"].as_str(), header["x5t"].as_str()) {
+        (None, None) => {
+            return Err(assertion_rejected(
+                state,
+                "Client assertion header has neither 'x5t#S256' nor 'x5t', so the signing certificate cannot be found.",
+            ))
+        }
+        (s256, sha1) => {
+            let matches = |der: &&Vec<u8>| {
+                let s256_ok = s256.is_none_or(|v| v == URL_SAFE_NO_PAD.encode(Sha256::digest(der)));
+                let sha1_ok = sha1.is_none_or(|v| v == URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(der)));
+                s256_ok && sha1_ok
+            };
+            match app.certificates.iter().find(matches) {
+                Some(der) => der.clone(),
+                None => {
+                    return Err(assertion_rejected(
+                        state,
+                        &format!(
+                            "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{}']",
+                            s256.or(sha1).unwrap_or_default()
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    if let Some(x5c) = header.get("x5c") {
+        let leaf = x5c
+            .as_array()
+            .and_then(|chain| chain.first())
+            .and_then(Value::as_str)
+            .and_then(|b64| STANDARD.decode(b64).ok());
+        if leaf.as_deref() != Some(certificate.as_slice()) {
+            return Err(assertion_rejected(
+                state,
+                "The first certificate in the 'x5c' header is not the one named by 'x5t#S256'.",
+            ));
+        }
+    }
+
+    let parsed = x509_cert::Certificate::from_der(&certificate).expect("registered certificate");
+    let spki = parsed
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .expect("encodable public key");
+    let public = rsa::RsaPublicKey::from_public_key_der(&spki).expect("an RSA certificate");
+    let signing_input = format!("{}.{}", parts[0], parts[1]);
+    let verified = match header["alg"].as_str() {
+        Some("RS256") => rsa::pkcs1v15::Signature::try_from(signature.as_slice())
+            .ok()
+            .is_some_and(|sig| {
+                rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public)
+                    .verify(signing_input.as_bytes(), &sig)
+                    .is_ok()
+            }),
+        Some("PS256") => rsa::pss::Signature::try_from(signature.as_slice())
+            .ok()
+            .is_some_and(|sig| {
+                rsa::pss::VerifyingKey::<Sha256>::new(public)
+                    .verify(signing_input.as_bytes(), &sig)
+                    .is_ok()
+            }),
+        other => {
+            return Err(assertion_rejected(
+                state,
+                &format!(
+                    "Client assertion algorithm {other:?} is not supported; use RS256 or PS256."
+                ),
+            ))
+        }
+    };
+    if !verified {
+        return Err(assertion_rejected(
+            state,
+            "Client assertion failed signature validation.",
+        ));
+    }
+
+    let endpoint = format!("{}{}", state.base_url, request.path);
+    if claims["aud"] != endpoint.as_str() {
+        return Err(assertion_rejected(
+            state,
+            &format!(
+                "Client assertion audience claim {} does not match the token endpoint '{endpoint}'.",
+                claims["aud"]
+            ),
+        ));
+    }
+    if claims["iss"] != app.client_id.as_str() || claims["sub"] != app.client_id.as_str() {
+        return Err(assertion_rejected(
+            state,
+            &format!(
+                "Client assertion 'iss' ({}) and 'sub' ({}) must both be the client ID '{}'.",
+                claims["iss"], claims["sub"], app.client_id
+            ),
+        ));
+    }
+    let now = server_now(state);
+    let (Some(exp), Some(nbf)) = (claims["exp"].as_i64(), claims["nbf"].as_i64()) else {
+        return Err(assertion_rejected(
+            state,
+            "Client assertion must contain numeric 'exp' and 'nbf' claims.",
+        ));
+    };
+    if exp <= now || nbf > now {
+        return Err(assertion_time_rejected(
+            state,
+            &format!("Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."),
+        ));
+    }
+    if exp - now > MAX_ASSERTION_LIFETIME_SECS {
+        return Err(assertion_time_rejected(
+            state,
+            &format!("Client assertion lifetime is too long: it expires at {exp}, more than a day after {now}."),
+        ));
+    }
+    let Some(jti) = claims["jti"].as_str().filter(|j| !j.is_empty()) else {
+        return Err(assertion_rejected(
+            state,
+            "Client assertion must contain a 'jti' claim.",
+        ));
+    };
+    if !state.seen_jtis.lock().unwrap().insert(jti.to_string()) {
+        return Err(assertion_rejected(
+            state,
+            &format!("Client assertion with jti '{jti}' was already used; a client assertion may be used only once."),
+        ));
+    }
+    Ok(())
 }
 
 fn find_app(state: &State, client_id: &str) -> Option<App> {
@@ -1039,7 +1283,7 @@ fn authorize_endpoint(state: &State, tenant: &str, request: &RecordedRequest) ->
 }
 
 /// Checks client authentication for the user grants: a public client must
-/// send no secret, a confidential one a valid secret.
+/// send no credential, a confidential one a valid secret or client assertion.
 fn check_user_client(
     state: &State,
     app: &App,
@@ -1047,8 +1291,11 @@ fn check_user_client(
     basic_secret: Option<String>,
 ) -> Option<Reply> {
     let secret = basic_secret.or_else(|| request.field("client_secret").map(str::to_string));
+    let assertion = request.field("client_assertion").is_some()
+        || request.field("client_assertion_type").is_some();
     if app.public_client {
-        return secret.map(|_| {
+        let presented = secret.is_some() || assertion;
+        return presented.then(|| {
             entra_error(
                 state,
                 401,
@@ -1057,6 +1304,9 @@ fn check_user_client(
                 "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
             )
         });
+    }
+    if assertion {
+        return verify_client_assertion(state, app, request).err();
     }
     let Some(secret) = secret else {
         return Some(entra_error(
