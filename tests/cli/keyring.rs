@@ -257,3 +257,31 @@ fn public_user_flows_need_no_keyring() {
         assert!(request.field("client_secret").is_none());
     }
 }
+
+#[test]
+fn browser_sign_in_is_cached_then_renewed() {
+    let env = TestEnv::new();
+    let name = unique_name("kr-ib");
+    env.write_profile(&name, TENANT_ID, PUBLIC_CLIENT_ID, &["User.Read"]);
+    // Two minutes is inside the 5-minute renewal margin.
+    env.server.set_token_lifetime(120);
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(env.server.authorize_requests().len(), 1);
+
+    // The cached token is close to expiry: renewed with the refresh token,
+    // without a browser.
+    env.server.set_token_lifetime(3599);
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(env.server.authorize_requests().len(), 1);
+    let renewal = env.server.token_requests().pop().unwrap();
+    assert_eq!(renewal.field("grant_type"), Some("refresh_token"));
+    assert!(renewal.field("client_secret").is_none());
+
+    // The renewed token is fresh, so the next run sends nothing.
+    let requests_before = env.server.requests().len();
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(env.server.requests().len(), requests_before);
+}
