@@ -459,3 +459,60 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn identity_with(scopes: Vec<String>) -> Identity {
+        Identity {
+            profile: "Dev".into(),
+            authority: "https://login.microsoftonline.com".into(),
+            tenant: "contoso.onmicrosoft.com".into(),
+            client_id: "11111111-2222-3333-4444-555555555555".into(),
+            credential: "secret".into(),
+            kind: "user",
+            scopes,
+        }
+    }
+
+    #[test]
+    fn digest_is_stable_across_versions() {
+        // Changing this value orphans every cache entry users have.
+        let identity = identity_with(vec!["User.Read".into(), "offline_access".into()]);
+        assert_eq!(
+            identity.digest(),
+            "c59a4649c81306bdfdec068753889deba60e01830c095ab409bca143cc9066c3"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn scope_order_and_case_do_not_change_the_digest(
+            scopes in proptest::collection::vec("[A-Za-z.]{1,12}", 1..6),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled: Vec<String> = scopes.iter().map(|s| s.to_uppercase()).collect();
+            let len = shuffled.len();
+            shuffled.rotate_left((seed as usize) % len);
+            shuffled.push("openid".into());
+            prop_assert_eq!(identity_with(scopes).digest(), identity_with(shuffled).digest());
+        }
+
+        #[test]
+        fn any_field_change_changes_the_digest(field in 0usize..6, value in "[a-z0-9]{1,10}") {
+            let base = identity_with(vec!["a/.default".into()]);
+            let mut changed = base.clone();
+            match field {
+                0 => changed.profile = format!("{}{value}", base.profile),
+                1 => changed.authority = format!("{}{value}", base.authority),
+                2 => changed.tenant = format!("{}{value}", base.tenant),
+                3 => changed.client_id = format!("{}{value}", base.client_id),
+                4 => changed.credential = format!("{}{value}", base.credential),
+                _ => changed.scopes.push(format!("api://{value}/.default")),
+            }
+            prop_assert_ne!(base.digest(), changed.digest());
+        }
+    }
+}

@@ -56,6 +56,20 @@ pub enum Command {
     /// Create and list profiles
     #[command(subcommand)]
     Config(ConfigCommand),
+
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  entratool completions bash > ~/.local/share/bash-completion/completions/entratool\n  entratool completions zsh > \"${fpath[1]}/_entratool\"\n  entratool completions fish > ~/.config/fish/completions/entratool.fish"
+    )]
+    Completions {
+        /// Shell to generate the script for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff) on stdout
+    #[command(after_help = "Examples:\n  entratool man > entratool.1 && man ./entratool.1")]
+    Man,
 }
 
 const GET_TOKEN_EXAMPLES: &str = "\

@@ -104,3 +104,29 @@ fn replace_file(path: &Path, contents: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Warns on stderr when `path` (the config folder or a file in it) can be
+/// read or written by other users, as ssh does for its keys. Returns whether
+/// it warned.
+pub fn warn_if_exposed(path: &Path, expected_mode: u32) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(metadata) = fs::metadata(path) else {
+            return false;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            crate::ui::warn(&format!(
+                "{} is accessible by other users (mode {mode:o}); restrict it with `chmod \
+                 {expected_mode:o} '{}'`",
+                path.display(),
+                path.display()
+            ));
+            return true;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, expected_mode);
+    false
+}

@@ -374,6 +374,10 @@ impl ProfileStore {
     /// Reads the file. A missing file is an empty store; a damaged one is an
     /// error with the parser's position, and the file is not touched.
     pub fn open(path: PathBuf) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            fsutil::warn_if_exposed(dir, 0o700);
+        }
+        fsutil::warn_if_exposed(&path, 0o600);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -525,5 +529,63 @@ mod tests {
         let error = parse_profiles(b"[\n  {\"name\": }\n]").unwrap_err();
         assert_eq!(error.line(), 2);
         assert!(error.column() > 0);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn spell_with_separators(name: &str, upper: &[bool], separators: &[u8]) -> String {
+        let mut spelled = String::new();
+        for (i, c) in name.chars().enumerate() {
+            match separators.get(i).copied().unwrap_or(0) % 4 {
+                1 => spelled.push('-'),
+                2 => spelled.push('_'),
+                _ => {}
+            }
+            if upper.get(i).copied().unwrap_or(false) {
+                spelled.extend(c.to_uppercase());
+            } else {
+                spelled.extend(c.to_lowercase());
+            }
+        }
+        spelled
+    }
+
+    proptest! {
+        #[test]
+        fn parsed_scopes_are_clean_and_stable(input in "[a-zA-Z0-9:/._, \\t-]{0,80}") {
+            let scopes = parse_scopes(&input);
+            for scope in &scopes {
+                prop_assert!(!scope.is_empty());
+                prop_assert!(!scope.contains(',') && !scope.contains(char::is_whitespace));
+            }
+            let mut unique = scopes.clone();
+            unique.dedup();
+            unique.sort();
+            unique.dedup();
+            prop_assert_eq!(unique.len(), scopes.len());
+            prop_assert_eq!(parse_scopes(&scopes.join(" ")), scopes.clone());
+            prop_assert_eq!(parse_scopes(&scopes.join(",")), scopes);
+        }
+
+        #[test]
+        fn flow_names_parse_in_any_spelling(
+            index in 0usize..4,
+            upper in proptest::collection::vec(any::<bool>(), 24),
+            separators in proptest::collection::vec(any::<u8>(), 24),
+        ) {
+            let flow = Flow::ALL[index];
+            let spelled = spell_with_separators(flow.as_str(), &upper, &separators);
+            prop_assert_eq!(spelled.parse::<Flow>(), Ok(flow));
+        }
+
+        #[test]
+        fn other_flow_names_are_rejected(name in "[a-zA-Z_-]{0,30}") {
+            let known = Flow::ALL.iter().any(|f| normalise_enum_name(f.as_str()) == normalise_enum_name(&name));
+            prop_assert_eq!(name.parse::<Flow>().is_ok(), known);
+        }
     }
 }

@@ -61,10 +61,21 @@ impl TestEnv {
         cmd
     }
 
-    /// Writes `profiles.json` directly, without the keyring.
+    /// Writes `profiles.json` directly, without the keyring, with the modes
+    /// the tool itself uses (folder 0700, file 0600), so it does not warn
+    /// about exposed files.
     pub fn write_profiles(&self, json: &str) {
         std::fs::create_dir_all(self.config_dir()).unwrap();
         std::fs::write(self.profiles_path(), json).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let private = |path: PathBuf, mode: u32| {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            };
+            private(self.config_dir(), 0o700);
+            private(self.profiles_path(), 0o600);
+        }
     }
 
     /// Writes a one-profile file for the fake app, with the given overrides.

@@ -15,6 +15,7 @@ mod common;
 mod config;
 mod device_code;
 mod fake_server;
+mod files;
 mod get_token;
 mod keyring;
 mod resilience;
