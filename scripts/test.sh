@@ -14,6 +14,7 @@ command -v secret-tool >/dev/null || missing+=(libsecret-tools)
 command -v Xvfb >/dev/null || missing+=(xvfb)
 command -v xclip >/dev/null || missing+=(xclip)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 command -v script >/dev/null || missing+=(bsdutils)
 
 if ((${#missing[@]})); then

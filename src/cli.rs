@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::certificate::AssertionAlgorithm;
 use crate::profile::{AuthMethod, Flow};
 
+/// Time limit of `get-token` when `--timeout` is not given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 const ROOT_EXAMPLES: &str = "\
 Examples:
   entratool config create                      Create a profile, answering prompts
@@ -17,7 +20,8 @@ Examples:
   entratool get-token -p svc -o json | jq .expires_on
 
 Exit codes: 0 success, 1 other error, 2 profile not found, 3 authentication rejected,
-4 network error, 5 timeout, 6 token expired (inspect), 64 invalid command-line usage.";
+4 network error, 5 timeout, 6 token expired (inspect), 64 invalid command-line usage,
+130 interrupted (Ctrl-C).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -189,6 +193,9 @@ Examples:
   entratool get-token -p my-api -s https://management.azure.com/.default
   entratool get-token -p my-api -o json
   entratool get-token -p my-api --file token.txt --silent
+  entratool get-token -p me -f DeviceCode                (sign in with a code, over SSH too)
+  entratool get-token -p me -f InteractiveBrowser --port 8400
+  entratool get-token -p web -f AuthorizationCode --no-browser
   ENTRATOOL_CLIENT_SECRET=... entratool get-token -p ci-app      (secret for this run only)
   ENTRATOOL_CERTIFICATE_PASSWORD=... entratool get-token -p cert-app   (PFX password, no prompt)
   entratool get-token -p cert-app --assertion-alg RS256 --include-x5t
@@ -249,9 +256,25 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "MINUTES", default_value_t = 5)]
     pub warn_expiry: u64,
 
-    /// Maximum time the whole command may take, such as 30s or 2m
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Redirect URI for the browser flows, such as http://localhost:8080; wins over the
+    /// profile's redirectUri and --port
+    #[arg(long, value_name = "URI", conflicts_with = "port")]
+    pub redirect_uri: Option<String>,
+
+    /// Port of the loopback listener for the browser flows
+    /// [default: 8080, then 5000, then any free port]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// AuthorizationCode only: print the sign-in URL and read the redirected address
+    /// (or the code) from stdin instead of starting a browser
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Maximum time the whole command may take, such as 30s or 2m [default: 60s; for
+    /// DeviceCode, the lifetime of the code, usually 15 minutes]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 }
 
 /// Options shared by the commands that print a token.

@@ -18,6 +18,8 @@ pub enum ExitCode {
     TokenExpired = 6,
     /// Invalid command-line usage, as in `sysexits.h` (`EX_USAGE`).
     Usage = 64,
+    /// Stopped by Ctrl-C: 128 + SIGINT, as shells report it.
+    Interrupted = 130,
 }
 
 /// An error from Entra (or any OAuth 2.0 server) returned in the standard
@@ -95,6 +97,16 @@ impl ServerError {
                 "the redirect URI does not match the app registration: add it under \
                  Authentication, or set the profile's redirectUri"
             }
+            7000218 => {
+                "the app is not a public client, so the server wants a client secret: enable \
+                 \"Allow public client flows\" under Authentication in the app registration, or \
+                 use -f AuthorizationCode with the app's client secret"
+            }
+            700025 => {
+                "the app is a public client, so it must not send a client secret: remove the \
+                 secret from this profile, or register a Web redirect URI for the app"
+            }
+            54005 => "the authorization code was already used: sign in again",
             700027 | 700024 => {
                 "the client assertion was rejected: check that the certificate uploaded to the \
                  app registration matches the one in the profile, and the system clock"
@@ -191,6 +203,21 @@ pub enum Error {
     #[error("{0}")]
     TokenExpired(String),
 
+    /// The sign-in was refused or could not be trusted: declined, denied in
+    /// the browser, or a redirect whose `state` did not match.
+    #[error("{message}")]
+    Rejected {
+        message: String,
+        hint: Option<String>,
+    },
+
+    /// No browser could be started for a browser flow.
+    #[error("cannot start a browser: {reason}")]
+    NoBrowser { reason: String, hint: String },
+
+    #[error("{0}")]
+    Interrupted(String),
+
     #[error("{0}")]
     Other(String),
 }
@@ -221,7 +248,10 @@ impl Error {
                 ExitCode::ProfileNotFound
             }
             Error::Server(server) if server.status >= 500 => ExitCode::Network,
-            Error::Server(_) | Error::SignInRequired(_) => ExitCode::AuthRejected,
+            Error::Server(_) | Error::SignInRequired(_) | Error::Rejected { .. } => {
+                ExitCode::AuthRejected
+            }
+            Error::Interrupted(_) => ExitCode::Interrupted,
             Error::Network(_) => ExitCode::Network,
             Error::Timeout(_) => ExitCode::Timeout,
             Error::Usage(_) => ExitCode::Usage,
@@ -234,6 +264,8 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Server(server) => server.hint().map(str::to_string),
+            Error::Rejected { hint, .. } => hint.clone(),
+            Error::NoBrowser { hint, .. } => Some(hint.clone()),
             _ => None,
         }
     }

@@ -53,3 +53,44 @@ pub fn note(message: &str) {
 pub fn bold(text: &str) -> String {
     paint("1", text)
 }
+
+/// A spinner on stderr while the tool waits for a person. It is drawn only
+/// when stderr is a terminal, and cleared when dropped, including on Ctrl-C
+/// and timeouts.
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    /// Starts the spinner unless `enabled` is false or stderr is not a
+    /// terminal.
+    pub fn start(message: &str, enabled: bool) -> Spinner {
+        if !enabled || !stderr_is_terminal() {
+            return Spinner(None);
+        }
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner(Some(bar))
+    }
+
+    pub fn is_drawn(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn set_message(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_string());
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

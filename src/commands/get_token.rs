@@ -10,11 +10,11 @@ use tracing::debug;
 
 use crate::cache::{self, Identity, KeySource, Lookup, TokenCache};
 use crate::certificate::{self, AssertionOptions, PasswordSources};
-use crate::cli::{CertificateArgs, GetTokenArgs, OutputArgs};
+use crate::cli::{CertificateArgs, GetTokenArgs, OutputArgs, DEFAULT_TIMEOUT};
 use crate::clipboard;
 use crate::env;
 use crate::error::{Error, Result};
-use crate::flows::{self, ClientCredential, FlowRequest};
+use crate::flows::{self, BrowserOptions, ClientCredential, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
 use crate::secrets::{Keyring, Secret, SecretKind};
@@ -31,6 +31,19 @@ pub struct Resolved {
     pub env_secret: Option<Secret>,
     /// Certificate options from the command line.
     pub certificate: CertificateArgs,
+    /// Options of the user flows from the command line.
+    pub sign_in: SignInOptions,
+}
+
+/// Options of the user flows from the command line. The defaults suit
+/// callers such as `refresh` that never start a sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct SignInOptions {
+    pub browser: BrowserOptions,
+    /// `--timeout` as given. Without it the device flow waits as long as its
+    /// code lives.
+    pub explicit_timeout: Option<Duration>,
+    pub silent: bool,
 }
 
 /// The cache reads and writes allowed in one run.
@@ -43,18 +56,34 @@ pub struct CachePolicy {
 pub fn run(args: &GetTokenArgs) -> Result<()> {
     let store = ProfileStore::open_default()?;
     let profile = select_profile(&store, args.profile.as_deref())?;
-    let resolved = resolve(
+    let mut resolved = resolve(
         profile,
         args.flow,
         args.scope.as_deref(),
         args.authority.as_deref(),
         &args.certificate,
     )?;
+    if args.no_browser && resolved.flow != Flow::AuthorizationCode {
+        return Err(Error::Usage(format!(
+            "--no-browser only applies to -f AuthorizationCode, not {}; over SSH or without a \
+             browser, use -f DeviceCode or -f AuthorizationCode --no-browser",
+            resolved.flow
+        )));
+    }
+    resolved.sign_in = SignInOptions {
+        browser: BrowserOptions {
+            redirect_uri: args.redirect_uri.clone(),
+            port: args.port,
+            no_browser: args.no_browser,
+        },
+        explicit_timeout: args.timeout,
+        silent: args.output.silent,
+    };
     let policy = CachePolicy {
         read: !args.no_cache && !args.force,
         write: !args.no_cache,
     };
-    let token = obtain(&resolved, policy, args.timeout)?;
+    let token = obtain(&resolved, policy, args.timeout.unwrap_or(DEFAULT_TIMEOUT))?;
     if token.from_cache && !args.output.silent {
         warn_if_expiring(&token, &resolved.profile.name, args.warn_expiry);
     }
@@ -99,6 +128,7 @@ pub fn resolve(
         authority,
         env_secret,
         certificate: certificate.clone(),
+        sign_in: SignInOptions::default(),
     })
 }
 
@@ -253,20 +283,61 @@ fn remaining(deadline: Instant) -> Result<Duration> {
     Ok(left)
 }
 
-/// Asks the server for a token with the resolved flow.
+/// Asks the server for a token with the resolved flow. `timeout` bounds the
+/// whole flow, except a device flow without an explicit `--timeout`, which
+/// ends when its code expires.
 pub fn fetch(resolved: &Resolved, timeout: Duration) -> Result<Token> {
-    let client_credential = match resolved.flow {
-        Flow::ClientCredentials => Some(resolve_client_credential(resolved)?),
-        _ => None,
-    };
     let request = FlowRequest {
         profile: &resolved.profile,
         flow: resolved.flow,
         scopes: resolved.scopes.clone(),
-        client_credential,
+        client_credential: flow_credential(resolved)?,
+        browser: resolved.sign_in.browser.clone(),
+        silent: resolved.sign_in.silent,
     };
     let client = TokenClient::new(&resolved.authority, timeout)?;
-    block_on_with_timeout(timeout, flows::acquire(&client, &request))
+    let limit = overall_limit(resolved.flow, resolved.sign_in.explicit_timeout, timeout);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    // Messages name the limit as the user set it, not the time left of it
+    // after waiting for the cache lock.
+    let stated = resolved
+        .sign_in
+        .explicit_timeout
+        .unwrap_or_else(|| Duration::from_secs(timeout.as_secs_f64().ceil() as u64));
+    let result = runtime.block_on(acquire_until_stopped(&client, &request, limit, stated));
+    // A stdin reader or a browser process may still run; do not wait for them.
+    runtime.shutdown_background();
+    result
+}
+
+/// Returns the credential the flow sends. Client credentials need one.
+/// AuthorizationCode is confidential with a certificate profile or a client
+/// secret that can be found, and public otherwise, so a missing secret or
+/// keyring is no error there. DeviceCode and InteractiveBrowser are public
+/// clients and look nothing up.
+fn flow_credential(resolved: &Resolved) -> Result<Option<ClientCredential>> {
+    match resolved.flow {
+        Flow::ClientCredentials => resolve_client_credential(resolved).map(Some),
+        Flow::DeviceCode | Flow::InteractiveBrowser => Ok(None),
+        Flow::AuthorizationCode if resolved.profile.auth_method.uses_certificate() => {
+            resolve_client_credential(resolved).map(Some)
+        }
+        Flow::AuthorizationCode => {
+            let secret = optional_client_secret(resolved);
+            debug!(
+                "authorization code redeemed as a {} client",
+                if secret.is_some() {
+                    "confidential"
+                } else {
+                    "public"
+                }
+            );
+            Ok(secret.map(ClientCredential::Secret))
+        }
+    }
 }
 
 /// Runs a future on a single-threaded runtime, bounded by `timeout`.
@@ -401,6 +472,63 @@ pub fn emit(token: &Token, resolved: &Resolved, options: &OutputArgs) -> Result<
     Ok(())
 }
 
+/// Returns the time limit of the whole acquisition: `remaining`, or `None`
+/// for a device flow without `--timeout`, which waits as long as its code
+/// lives so that the 60 s default never cuts it short.
+pub fn overall_limit(
+    flow: Flow,
+    explicit: Option<Duration>,
+    remaining: Duration,
+) -> Option<Duration> {
+    match (flow, explicit) {
+        (Flow::DeviceCode, None) => None,
+        _ => Some(remaining),
+    }
+}
+
+/// Runs the flow until it ends, the limit passes or Ctrl-C arrives.
+/// Dropping the flow's future on the way out closes its listener and clears
+/// its spinner.
+async fn acquire_until_stopped(
+    client: &TokenClient,
+    request: &FlowRequest<'_>,
+    limit: Option<Duration>,
+    stated: Duration,
+) -> Result<Token> {
+    let flow = async {
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, flows::acquire(client, request))
+                .await
+                .map_err(|_| timeout_error(request.flow, stated))?,
+            None => flows::acquire(client, request).await,
+        }
+    };
+    tokio::select! {
+        result = flow => result,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(format!(
+            "{} stopped by Ctrl-C; no token was issued",
+            request.flow
+        ))),
+    }
+}
+
+fn timeout_error(flow: Flow, limit: Duration) -> Error {
+    let limit = humantime::format_duration(limit);
+    Error::Timeout(match flow {
+        Flow::InteractiveBrowser | Flow::AuthorizationCode => format!(
+            "the sign-in did not finish within {limit}; finish it sooner, or raise the limit \
+             with --timeout (such as --timeout 5m)"
+        ),
+        Flow::DeviceCode => format!(
+            "the device code sign-in did not finish within {limit} (--timeout); drop --timeout \
+             to wait as long as the code is valid"
+        ),
+        Flow::ClientCredentials => {
+            format!("no token within {limit}; raise the limit with --timeout")
+        }
+    })
+}
+
 /// Picks the profile: the named one, else the only one, else a prompt in a
 /// terminal, else an error listing the names.
 pub fn select_profile(store: &ProfileStore, name: Option<&str>) -> Result<Profile> {
@@ -494,4 +622,31 @@ pub fn resolve_client_secret(resolved: &Resolved) -> Result<Secret> {
                 env::CLIENT_SECRET
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limit_never_cuts_the_device_flow_short() {
+        let remaining = Duration::from_secs(60);
+        assert_eq!(overall_limit(Flow::DeviceCode, None, remaining), None);
+        let explicit = Duration::from_secs(30);
+        assert_eq!(
+            overall_limit(Flow::DeviceCode, Some(explicit), explicit),
+            Some(explicit)
+        );
+        for flow in [
+            Flow::ClientCredentials,
+            Flow::InteractiveBrowser,
+            Flow::AuthorizationCode,
+        ] {
+            assert_eq!(
+                overall_limit(flow, None, remaining),
+                Some(remaining),
+                "{flow}"
+            );
+        }
+    }
 }

@@ -105,15 +105,19 @@ impl TokenClient {
         let endpoint = self.token_endpoint(tenant);
         let issued_at = OffsetDateTime::now_utc();
         let (status, body) = self.post_form(&endpoint, form).await?;
-        if !(200..300).contains(&status) {
-            return Err(error_from_body(&endpoint, status, &body));
-        }
-        let parsed = TokenResponse::parse(&body).map_err(|e| {
-            Error::Network(format!(
-                "{endpoint} returned HTTP {status} but an unusable token response: {e}"
-            ))
-        })?;
-        Ok(Token::from_response(parsed, requested_scopes, issued_at))
+        token_from_body(&endpoint, status, &body, requested_scopes, issued_at)
+    }
+
+    /// [`TokenClient::request_token`] for a form built from owned values.
+    pub async fn request_token_owned(
+        &self,
+        tenant: &str,
+        form: &[(&str, String)],
+        requested_scopes: &[String],
+    ) -> Result<Token> {
+        let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.request_token(tenant, &borrowed, requested_scopes)
+            .await
     }
 
     /// POSTs an `application/x-www-form-urlencoded` body and returns the
@@ -213,6 +217,26 @@ impl TokenClient {
             retry_after,
         })
     }
+}
+
+/// Turns a token endpoint response into a [`Token`], or into the error the
+/// body describes when the status is not 2xx.
+pub fn token_from_body(
+    endpoint: &str,
+    status: u16,
+    body: &[u8],
+    requested_scopes: &[String],
+    issued_at: OffsetDateTime,
+) -> Result<Token> {
+    if !(200..300).contains(&status) {
+        return Err(error_from_body(endpoint, status, body));
+    }
+    let parsed = TokenResponse::parse(body).map_err(|e| {
+        Error::Network(format!(
+            "{endpoint} returned HTTP {status} but an unusable token response: {e}"
+        ))
+    })?;
+    Ok(Token::from_response(parsed, requested_scopes, issued_at))
 }
 
 /// One HTTP answer.

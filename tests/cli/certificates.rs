@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{secret_appears_under, stderr_of, stdout_of, unique_name, TestEnv};
-use crate::fake_entra::{decode_claims, App, GRAPH_DEFAULT, TENANT_ID};
+use crate::fake_entra::{decode_claims, App, GRAPH_DEFAULT, LOCALHOST_ANY_PORT, TENANT_ID};
 
 /// The app registration that has the test certificates uploaded.
 const CERT_CLIENT_ID: &str = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f";
@@ -62,6 +62,8 @@ fn env_with_certificates(registered: &[&str]) -> TestEnv {
         client_id: CERT_CLIENT_ID.to_string(),
         secrets: Vec::new(),
         certificates: registered.iter().map(|name| der(name)).collect(),
+        public_client: false,
+        redirect_uris: vec![LOCALHOST_ANY_PORT.to_string()],
     });
     env
 }
@@ -1139,4 +1141,43 @@ fn cache_hit_skips_certificate_and_password() {
     assert!(second.status.success(), "{}", stderr_of(&second));
     assert_eq!(stdout_of(&first), stdout_of(&second));
     assert_eq!(env.server.tokens_issued(), 1);
+}
+
+#[test]
+fn authorization_code_redeems_with_an_assertion() {
+    let env = cert_env();
+    let path = cert("no-password.pfx");
+    write_cert_profile(
+        &env,
+        "app",
+        "PasswordlessCertificate",
+        path.to_str().unwrap(),
+        serde_json::json!({"scopes": ["User.Read"]}),
+    );
+    let files = crate::browser::BrowserFiles::new(&env);
+    let port = crate::common::free_port().to_string();
+    let mut cmd = env.cmd();
+    cmd.args([
+        "get-token",
+        "-p",
+        "app",
+        "-f",
+        "AuthorizationCode",
+        "--no-cache",
+    ])
+    .args(["--port", &port]);
+    crate::browser::use_scripted_browser(&mut cmd, &files, "follow");
+    let output = cmd.output().unwrap();
+    files.wait_until_done();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+
+    let request = env.server.token_requests().pop().unwrap();
+    assert_eq!(request.field("grant_type"), Some("authorization_code"));
+    assert!(request.field("client_secret").is_none());
+    assert_eq!(
+        request.field("client_assertion_type"),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    );
+    let assertion = request.field("client_assertion").unwrap();
+    assert_eq!(decode_claims(assertion)["iss"], CERT_CLIENT_ID);
 }

@@ -1,13 +1,17 @@
 //! Shared test setup: a private config folder, the fake server and a
 //! command builder that cannot see the developer's own settings.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use tempfile::TempDir;
 
-use crate::fake_entra::{FakeEntra, CLIENT_ID, GRAPH_DEFAULT, TENANT_ID};
+use crate::fake_entra::{FakeEntra, CLIENT_ID, GRAPH_DEFAULT, PUBLIC_CLIENT_ID, TENANT_ID};
 
 pub struct TestEnv {
     pub dir: TempDir,
@@ -57,7 +61,9 @@ impl TestEnv {
         cmd
     }
 
-    /// Writes `profiles.json` directly, without the keyring.
+    /// Writes `profiles.json` directly, without the keyring, with the modes
+    /// the tool itself uses (folder 0700, file 0600), so it does not warn
+    /// about exposed files.
     pub fn write_profiles(&self, json: &str) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(self.config_dir()).unwrap();
@@ -319,4 +325,187 @@ pub fn output_with_tiny_file_limit(mut cmd: std::process::Command) -> std::proce
         });
     }
     cmd.output().unwrap()
+}
+
+/// Writes a one-profile file for the public test app, for the user flows.
+pub fn write_public_profile(env: &TestEnv, name: &str, scopes: &[&str]) {
+    env.write_profile(name, TENANT_ID, PUBLIC_CLIENT_ID, scopes);
+}
+
+/// A running `entratool` whose stderr is collected as it arrives. Dropping
+/// it kills the process if it is still running.
+pub struct Running {
+    child: Option<std::process::Child>,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    pub stdin: Option<std::process::ChildStdin>,
+}
+
+/// The outcome of a [`Running`] process.
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Running {
+    /// Starts `cmd` with stdout and stderr as pipes, and stdin as a pipe
+    /// when `with_stdin` is set (else empty).
+    pub fn start(mut cmd: std::process::Command, with_stdin: bool) -> Running {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if with_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = cmd.spawn().expect("start entratool");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = pipe.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        });
+        let stdin = child.stdin.take();
+        Running {
+            child: Some(child),
+            stderr,
+            reader: Some(reader),
+            stdin,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle` and returns stderr so far.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.stderr_so_far();
+            if text.contains(needle) {
+                return text;
+            }
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap().is_some();
+            assert!(
+                !exited && Instant::now() < deadline,
+                "stderr never contained `{needle}` (exited: {exited}):\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the process to exit, killing it after `timeout`.
+    pub fn finish(mut self, timeout: Duration) -> Finished {
+        let started = Instant::now();
+        let mut child = self.child.take().unwrap();
+        drop(self.stdin.take());
+        let mut stdout_pipe = child.stdout.take().unwrap();
+        let stdout_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout_pipe.read_to_string(&mut text);
+            text
+        });
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "entratool did not exit within {timeout:?}; stderr:\n{}",
+                    self.stderr_so_far()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Finished {
+            code: status.code(),
+            stdout: stdout_reader.join().unwrap(),
+            stderr: self.stderr_so_far(),
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until `condition` holds, failing the test after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Returns a port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// True when 127.0.0.1:`port` can be bound now (the listener is released).
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Sends a GET to a `http://127.0.0.1:PORT/...` URL and returns the
+/// `Location` header, as a browser following the sign-in page does.
+pub fn location_of(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the fake server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_string())
+        })
+}
+
+/// Returns the first `http` URL in `text` that contains `marker`.
+pub fn url_containing(text: &str, marker: &str) -> Option<String> {
+    text.split_whitespace()
+        .find(|word| word.starts_with("http") && word.contains(marker))
+        .map(str::to_string)
 }

@@ -180,6 +180,8 @@ fn forbidden_explains_the_permission() {
             expired: false,
         }],
         certificates: Vec::new(),
+        public_client: false,
+        redirect_uris: Vec::new(),
     });
     env.write_profile(
         "limited",

@@ -480,17 +480,6 @@ fn authority_flag_beats_environment_beats_profile() {
 }
 
 #[test]
-fn user_flows_are_reported_as_not_supported_yet() {
-    let env = TestEnv::new();
-    env.write_default_profile("app");
-    let output = get_token(&env, CLIENT_SECRET, &["-f", "device-code"]);
-    let stderr = stderr_of(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("not supported yet"), "{stderr}");
-    assert!(env.server.requests().is_empty());
-}
-
-#[test]
 fn damaged_profiles_file_is_reported_and_left_unchanged() {
     let env = TestEnv::new();
     let damaged = "[\n  {\n    \"name\": \"app\",\n    \"tenantId\": \n  }\n";

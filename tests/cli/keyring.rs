@@ -5,8 +5,9 @@
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use crate::common::{secret_appears_under, stderr_of, stdout_of, unique_name, TestEnv};
-use crate::fake_entra::{CLIENT_ID, CLIENT_SECRET, GRAPH_DEFAULT, TENANT_ID};
+use crate::browser::{use_scripted_browser, BrowserFiles};
+use crate::common::{free_port, secret_appears_under, stderr_of, stdout_of, unique_name, TestEnv};
+use crate::fake_entra::{CLIENT_ID, CLIENT_SECRET, GRAPH_DEFAULT, PUBLIC_CLIENT_ID, TENANT_ID};
 
 fn create_with_secret(env: &TestEnv, name: &str, secret: &str) -> std::process::Output {
     env.cmd()
@@ -195,4 +196,92 @@ fn create_without_keyring_saves_nothing() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("ENTRATOOL_CLIENT_SECRET"), "{stderr}");
     assert!(!env.profiles_path().exists());
+}
+
+/// Runs a browser flow for `profile` with the scripted browser, with extra
+/// environment variables.
+fn browser_flow(
+    env: &TestEnv,
+    profile: &str,
+    flow: &str,
+    vars: &[(&str, &str)],
+) -> std::process::Output {
+    let files = BrowserFiles::new(env);
+    let port = free_port().to_string();
+    let mut cmd = env.cmd();
+    cmd.args(["get-token", "-p", profile, "-f", flow, "--port", &port]);
+    use_scripted_browser(&mut cmd, &files, "follow");
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    let output = cmd.output().unwrap();
+    files.wait_until_done();
+    output
+}
+
+#[test]
+fn authorization_code_redeems_with_the_keyring_secret() {
+    let env = TestEnv::new();
+    let name = unique_name("kr-ac");
+    let output = create_with_secret(&env, &name, CLIENT_SECRET);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let output = browser_flow(&env, &name, "AuthorizationCode", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let request = env.server.token_requests().pop().unwrap();
+    assert_eq!(request.field("grant_type"), Some("authorization_code"));
+    assert_eq!(request.field("client_secret"), Some(CLIENT_SECRET));
+}
+
+#[test]
+fn public_user_flows_need_no_keyring() {
+    let unreachable = (
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/entratool-test-bus",
+    );
+    for flow in ["AuthorizationCode", "InteractiveBrowser"] {
+        let env = TestEnv::new();
+        env.write_profile("me", TENANT_ID, PUBLIC_CLIENT_ID, &["User.Read"]);
+        let output = browser_flow(&env, "me", flow, &[unreachable]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{flow}: {}",
+            stderr_of(&output)
+        );
+        assert!(
+            !stderr_of(&output).contains("warning"),
+            "{}",
+            stderr_of(&output)
+        );
+        let request = env.server.token_requests().pop().unwrap();
+        assert!(request.field("client_secret").is_none());
+    }
+}
+
+#[test]
+fn browser_sign_in_is_cached_then_renewed() {
+    let env = TestEnv::new();
+    let name = unique_name("kr-ib");
+    env.write_profile(&name, TENANT_ID, PUBLIC_CLIENT_ID, &["User.Read"]);
+    // Two minutes is inside the 5-minute renewal margin.
+    env.server.set_token_lifetime(120);
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(env.server.authorize_requests().len(), 1);
+
+    // The cached token is close to expiry: renewed with the refresh token,
+    // without a browser.
+    env.server.set_token_lifetime(3599);
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(env.server.authorize_requests().len(), 1);
+    let renewal = env.server.token_requests().pop().unwrap();
+    assert_eq!(renewal.field("grant_type"), Some("refresh_token"));
+    assert!(renewal.field("client_secret").is_none());
+
+    // The renewed token is fresh, so the next run sends nothing.
+    let requests_before = env.server.requests().len();
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(env.server.requests().len(), requests_before);
 }

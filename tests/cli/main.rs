@@ -8,14 +8,18 @@ mod fake_graph;
 #[path = "../support/tls.rs"]
 mod tls_support;
 
+mod auth_code;
+mod browser;
 mod cache;
 mod certificates;
 mod clipboard;
 mod common;
 mod config;
 mod config_manage;
+mod device_code;
 mod discover;
 mod export;
+mod fake_server;
 mod files;
 mod get_token;
 mod inspect;

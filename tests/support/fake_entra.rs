@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 pub const TENANT_ID: &str = "4a8b6c2d-1e3f-4a5b-8c7d-9e0f1a2b3c4d";
 pub const TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
@@ -25,6 +26,14 @@ pub const CLIENT_SECRET: &str = "s3cr+t/value=with%odd~chars";
 pub const EXPIRED_CLIENT_ID: &str = "1a2b3c4d-5e6f-4a1b-9c2d-3e4f5a6b7c8d";
 pub const EXPIRED_CLIENT_SECRET: &str = "expired-secret-value";
 pub const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
+/// A public client ("Allow public client flows" on, a "Mobile and desktop
+/// applications" redirect of `http://localhost`), for the user flows.
+pub const PUBLIC_CLIENT_ID: &str = "7c6d5e4f-3a2b-4c1d-8e9f-0a1b2c3d4e5f";
+/// Registered for both apps: `http://localhost` with any port, as Entra
+/// allows for loopback redirects.
+pub const LOCALHOST_ANY_PORT: &str = "http://localhost";
+/// Scopes Entra adds for OpenID Connect; they name no resource.
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
 
 /// Resources (application ID URIs) that exist in the fake tenant.
 pub const RESOURCES: [&str; 3] = [
@@ -48,6 +57,91 @@ pub struct App {
     /// DER certificates uploaded under Certificates & secrets; client
     /// assertions must be signed by one of their keys.
     pub certificates: Vec<Vec<u8>>,
+    /// "Allow public client flows": the user flows need no secret, and
+    /// sending one is an error (AADSTS700025).
+    pub public_client: bool,
+    /// Registered redirect URIs, compared as exact strings, except that
+    /// `http://localhost` accepts any port.
+    pub redirect_uris: Vec<String>,
+}
+
+/// The response of the fake sign-in page to an authorize request.
+#[derive(Clone, Debug)]
+pub enum AuthorizeOutcome {
+    /// The person signs in and consents: redirect with a code.
+    Approve,
+    /// Redirect with `error` and an AADSTS `code` in the description.
+    Deny {
+        error: String,
+        code: u64,
+        description: String,
+    },
+}
+
+/// The state of a device code.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    /// Declined: polls get this OAuth error.
+    Declined(String),
+}
+
+#[derive(Clone, Debug)]
+struct DeviceGrant {
+    user_code: String,
+    client_id: String,
+    scopes: Vec<String>,
+    created: Instant,
+    status: DeviceStatus,
+    /// The interval the client must keep, raised by 5 s on every slow_down.
+    required_interval: Duration,
+    polls: u32,
+    last_poll: Option<Instant>,
+}
+
+#[derive(Clone, Debug)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    scopes: Vec<String>,
+    used: bool,
+}
+
+#[derive(Clone, Debug)]
+struct RefreshGrant {
+    client_id: String,
+    scopes: Vec<String>,
+    /// Every refresh token that descends from one sign-in shares a family;
+    /// replaying a used token revokes the family.
+    family: u64,
+    used: bool,
+}
+
+/// Device flow settings; tests shorten them.
+#[derive(Clone, Debug)]
+pub struct DeviceSettings {
+    /// `interval` sent to the client. Entra sends 5; 1 keeps tests fast.
+    pub interval_secs: u64,
+    /// `expires_in` sent to the client.
+    pub expires_in_secs: u64,
+    /// When set, the server treats codes as expired after this long,
+    /// whatever `expires_in` was sent.
+    pub server_expiry: Option<Duration>,
+    /// Poll numbers (1-based) answered with `slow_down`.
+    pub slow_down_on_polls: Vec<u32>,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        DeviceSettings {
+            interval_secs: 1,
+            expires_in_secs: 900,
+            server_expiry: None,
+            slow_down_on_polls: Vec::new(),
+        }
+    }
 }
 
 /// A request as the server received it.
@@ -133,6 +227,14 @@ struct State {
     clock_offset_secs: std::sync::atomic::AtomicI64,
     /// `jti` values of accepted client assertions, to reject replays.
     seen_jtis: Mutex<std::collections::HashSet<String>>,
+    device: Mutex<DeviceSettings>,
+    device_grants: Mutex<HashMap<String, DeviceGrant>>,
+    authorize_outcome: Mutex<AuthorizeOutcome>,
+    codes: Mutex<HashMap<String, CodeGrant>>,
+    refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
+    revoked_families: Mutex<Vec<u64>>,
+    refresh_tokens_expired: AtomicBool,
+    families: AtomicU64,
 }
 
 /// The running server. Dropping it stops the listener.
@@ -164,6 +266,8 @@ impl FakeEntra {
                         expired: false,
                     }],
                     certificates: Vec::new(),
+                    public_client: false,
+                    redirect_uris: vec![LOCALHOST_ANY_PORT.to_string()],
                 },
                 App {
                     client_id: EXPIRED_CLIENT_ID.to_string(),
@@ -172,6 +276,15 @@ impl FakeEntra {
                         expired: true,
                     }],
                     certificates: Vec::new(),
+                    public_client: false,
+                    redirect_uris: Vec::new(),
+                },
+                App {
+                    client_id: PUBLIC_CLIENT_ID.to_string(),
+                    secrets: Vec::new(),
+                    certificates: Vec::new(),
+                    public_client: true,
+                    redirect_uris: vec![LOCALHOST_ANY_PORT.to_string()],
                 },
             ]),
             requests: Mutex::new(Vec::new()),
@@ -181,6 +294,14 @@ impl FakeEntra {
             issued: AtomicU64::new(0),
             clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
             seen_jtis: Mutex::new(std::collections::HashSet::new()),
+            device: Mutex::new(DeviceSettings::default()),
+            device_grants: Mutex::new(HashMap::new()),
+            authorize_outcome: Mutex::new(AuthorizeOutcome::Approve),
+            codes: Mutex::new(HashMap::new()),
+            refresh_tokens: Mutex::new(HashMap::new()),
+            revoked_families: Mutex::new(Vec::new()),
+            refresh_tokens_expired: AtomicBool::new(false),
+            families: AtomicU64::new(0),
         });
         let thread = {
             let server = Arc::clone(&server);
@@ -253,6 +374,78 @@ impl FakeEntra {
     pub fn add_app(&self, app: App) {
         self.state.apps.lock().unwrap().push(app);
     }
+
+    /// Changes the device flow settings for codes issued from now on.
+    pub fn set_device_settings(&self, settings: DeviceSettings) {
+        *self.state.device.lock().unwrap() = settings;
+    }
+
+    /// Approves the device code with this user code, as a person does on the
+    /// verification page. Returns false when no such code is pending.
+    pub fn approve_device_code(&self, user_code: &str) -> bool {
+        self.set_device_status(user_code, DeviceStatus::Approved)
+    }
+
+    /// Declines the device code; the next poll gets `error`
+    /// (`authorization_declined` or `access_denied`).
+    pub fn decline_device_code(&self, user_code: &str, error: &str) -> bool {
+        self.set_device_status(user_code, DeviceStatus::Declined(error.to_string()))
+    }
+
+    fn set_device_status(&self, user_code: &str, status: DeviceStatus) -> bool {
+        let mut grants = self.state.device_grants.lock().unwrap();
+        match grants.values_mut().find(|g| g.user_code == user_code) {
+            Some(grant) if grant.status == DeviceStatus::Pending => {
+                grant.status = status;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Token requests with the device code grant, in arrival order.
+    pub fn device_polls(&self) -> Vec<RecordedRequest> {
+        self.token_requests()
+            .into_iter()
+            .filter(|r| r.field("grant_type") == Some(DEVICE_CODE_GRANT))
+            .collect()
+    }
+
+    /// Requests that reached an authorize endpoint.
+    pub fn authorize_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/oauth2/v2.0/authorize"))
+            .collect()
+    }
+
+    /// Sets how the sign-in page answers the next authorize requests.
+    pub fn set_authorize_outcome(&self, outcome: AuthorizeOutcome) {
+        *self.state.authorize_outcome.lock().unwrap() = outcome;
+    }
+
+    /// Makes every refresh token fail as expired (AADSTS700082).
+    pub fn expire_refresh_tokens(&self) {
+        self.state
+            .refresh_tokens_expired
+            .store(true, Ordering::SeqCst);
+    }
+}
+
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+impl RecordedRequest {
+    /// Returns the value of a query parameter, if sent exactly once.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let mut values = form_urlencoded::parse(self.query.as_bytes())
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned());
+        let first = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        Some(first)
+    }
 }
 
 impl Drop for FakeEntra {
@@ -272,6 +465,24 @@ struct Reply {
 }
 
 impl Reply {
+    fn html(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            content_type: "text/html; charset=utf-8",
+            body: format!("<!doctype html><html><body>{body}</body></html>"),
+            headers: Vec::new(),
+        }
+    }
+
+    fn redirect(location: String) -> Reply {
+        Reply {
+            status: 302,
+            content_type: "text/html; charset=utf-8",
+            body: String::new(),
+            headers: vec![("Location".to_string(), location)],
+        }
+    }
+
     fn json(status: u16, value: Value) -> Reply {
         Reply {
             status,
@@ -359,6 +570,9 @@ fn route(state: &State, request: &RecordedRequest) -> Reply {
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] => token_endpoint(state, tenant, request),
+        [tenant, "oauth2", "v2.0", "devicecode"] => device_code_endpoint(state, tenant, request),
+        [tenant, "oauth2", "v2.0", "authorize"] => authorize_endpoint(state, tenant, request),
+        ["devicelogin"] => Reply::html(200, "<h1>Enter code</h1>"),
         [tenant, "v2.0", ".well-known", "openid-configuration"] => discovery(state, tenant),
         _ => Reply::json(
             404,
@@ -404,7 +618,13 @@ fn missing_parameter(state: &State, name: &str) -> Reply {
 }
 
 fn token_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Reply {
-    if !tenant_known(tenant) {
+    // The aliases name no tenant, so an app cannot sign in as itself there.
+    let user_grant = request
+        .field("grant_type")
+        .is_some_and(|g| g != "client_credentials");
+    let alias = ["common", "organizations", "consumers"].contains(&tenant);
+    let tenant_accepted = tenant_known(tenant) || (alias && user_grant);
+    if !tenant_accepted {
         return entra_error(
             state,
             400,
@@ -451,6 +671,9 @@ fn token_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Rep
 
     match grant_type {
         "client_credentials" => client_credentials(state, &app, request, basic_secret),
+        "authorization_code" => authorization_code_grant(state, &app, request, basic_secret),
+        DEVICE_CODE_GRANT => device_code_grant(state, &app, request, basic_secret),
+        "refresh_token" => refresh_token_grant(state, &app, request, basic_secret),
         other => entra_error(
             state,
             400,
@@ -868,4 +1091,599 @@ fn verify_client_assertion(
         ));
     }
     Ok(())
+}
+
+fn find_app(state: &State, client_id: &str) -> Option<App> {
+    state
+        .apps
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+        .cloned()
+}
+
+/// True when `redirect_uri` is registered: an exact string match, or
+/// `http://localhost:PORT` against a registered `http://localhost`.
+fn redirect_registered(app: &App, redirect_uri: &str) -> bool {
+    app.redirect_uris.iter().any(|registered| {
+        if registered == redirect_uri {
+            return true;
+        }
+        registered == LOCALHOST_ANY_PORT
+            && redirect_uri
+                .strip_prefix("http://localhost:")
+                .is_some_and(|port| !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()))
+    })
+}
+
+fn random_value(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Splits a scope list into the resource it names and the permissions on it.
+/// Bare names (`User.Read`) and the OIDC scopes belong to Microsoft Graph;
+/// `.default` stands for the app's consented permission, `User.Read` here.
+/// Returns the unknown resource as the error.
+fn resolve_user_scopes(scopes: &[String]) -> Result<(String, Vec<String>), String> {
+    let mut resource: Option<String> = None;
+    let mut permissions = Vec::new();
+    for scope in scopes {
+        if OIDC_SCOPES.contains(&scope.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        let (owner, permission) = match scope.rsplit_once('/') {
+            Some((owner, permission)) if owner.contains("://") => {
+                (owner.to_string(), permission.to_string())
+            }
+            _ => (RESOURCES[0].to_string(), scope.clone()),
+        };
+        if !RESOURCES.iter().any(|r| r.eq_ignore_ascii_case(&owner)) {
+            return Err(owner);
+        }
+        resource.get_or_insert(owner);
+        let permission = if permission == ".default" {
+            "User.Read".to_string()
+        } else {
+            permission
+        };
+        if !permissions.contains(&permission) {
+            permissions.push(permission);
+        }
+    }
+    let resource = resource.unwrap_or_else(|| RESOURCES[0].to_string());
+    if permissions.is_empty() {
+        permissions.push("User.Read".to_string());
+    }
+    Ok((resource, permissions))
+}
+
+/// Answers an authorize request as the sign-in page does once the person has
+/// signed in. Errors that Entra cannot send back safely (unknown app,
+/// unregistered redirect URI) are shown as a page, and the rest go to the
+/// redirect URI.
+fn authorize_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Reply {
+    let page = |code: u64, message: String| {
+        Reply::html(
+            400,
+            &format!("<h1>Sign in</h1><p>AADSTS{code}: {message}</p>"),
+        )
+    };
+    if !tenant_known(tenant) && !["common", "organizations", "consumers"].contains(&tenant) {
+        return page(90002, format!("Tenant '{tenant}' not found."));
+    }
+    let Some(client_id) = request.query_param("client_id") else {
+        return page(
+            900144,
+            "The request body must contain the following parameter: 'client_id'.".into(),
+        );
+    };
+    let Some(app) = find_app(state, &client_id) else {
+        return page(700016, format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."));
+    };
+    let Some(redirect_uri) = request.query_param("redirect_uri") else {
+        return page(
+            900144,
+            "The request body must contain the following parameter: 'redirect_uri'.".into(),
+        );
+    };
+    if !redirect_registered(&app, &redirect_uri) {
+        return page(50011, format!("The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."));
+    }
+    let state_param = request.query_param("state");
+    let redirect_with = |params: &[(&str, &str)]| {
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in params {
+            serializer.append_pair(key, value);
+        }
+        if let Some(value) = &state_param {
+            serializer.append_pair("state", value);
+        }
+        Reply::redirect(format!("{redirect_uri}?{}", serializer.finish()))
+    };
+    let deny = |error: &str, code: u64, message: &str| {
+        redirect_with(&[
+            ("error", error),
+            ("error_description", &format!("AADSTS{code}: {message}")),
+        ])
+    };
+    if state_param.as_deref().is_none_or(str::is_empty) {
+        return deny(
+            "invalid_request",
+            900144,
+            "This server requires a 'state' parameter.",
+        );
+    }
+    if request.query_param("response_type").as_deref() != Some("code") {
+        return deny(
+            "unsupported_response_type",
+            700054,
+            "response_type must be 'code'.",
+        );
+    }
+    let Some(challenge) = request
+        .query_param("code_challenge")
+        .filter(|c| !c.is_empty())
+    else {
+        return deny(
+            "invalid_request",
+            9002325,
+            "Proof Key for Code Exchange is required.",
+        );
+    };
+    if request.query_param("code_challenge_method").as_deref() != Some("S256") {
+        return deny(
+            "invalid_request",
+            5000,
+            "code_challenge_method must be S256.",
+        );
+    }
+    let scopes: Vec<String> = request
+        .query_param("scope")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if scopes.is_empty() {
+        return deny(
+            "invalid_request",
+            900144,
+            "The request must contain a 'scope' parameter.",
+        );
+    }
+    if let Err(resource) = resolve_user_scopes(&scopes) {
+        return deny("invalid_resource", 500011, &format!("The resource principal named {resource} was not found in the tenant named {TENANT_DOMAIN}."));
+    }
+    let outcome = state.authorize_outcome.lock().unwrap().clone();
+    match outcome {
+        AuthorizeOutcome::Deny {
+            error,
+            code,
+            description,
+        } => deny(&error, code, &description),
+        AuthorizeOutcome::Approve => {
+            let code = random_value("0.fake-code-");
+            state.codes.lock().unwrap().insert(
+                code.clone(),
+                CodeGrant {
+                    client_id: app.client_id.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    code_challenge: challenge,
+                    scopes,
+                    used: false,
+                },
+            );
+            redirect_with(&[("code", &code)])
+        }
+    }
+}
+
+/// Checks client authentication for the user grants: a public client must
+/// send no credential, a confidential one a valid secret or client assertion.
+fn check_user_client(
+    state: &State,
+    app: &App,
+    request: &RecordedRequest,
+    basic_secret: Option<String>,
+) -> Option<Reply> {
+    let secret = basic_secret.or_else(|| request.field("client_secret").map(str::to_string));
+    let assertion = request.field("client_assertion").is_some()
+        || request.field("client_assertion_type").is_some();
+    if app.public_client {
+        let presented = secret.is_some() || assertion;
+        return presented.then(|| {
+            entra_error(
+                state,
+                401,
+                "invalid_client",
+                700025,
+                "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+            )
+        });
+    }
+    if assertion {
+        return verify_client_assertion(state, app, request).err();
+    }
+    let Some(secret) = secret else {
+        return Some(entra_error(
+            state,
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ));
+    };
+    match app.secrets.iter().find(|s| s.value == secret) {
+        None => Some(entra_error(
+            state,
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        )),
+        Some(found) if found.expired => Some(entra_error(
+            state,
+            401,
+            "invalid_client",
+            7000222,
+            "The provided client secret keys are expired.",
+        )),
+        Some(_) => None,
+    }
+}
+
+fn authorization_code_grant(
+    state: &State,
+    app: &App,
+    request: &RecordedRequest,
+    basic_secret: Option<String>,
+) -> Reply {
+    if let Some(rejection) = check_user_client(state, app, request, basic_secret) {
+        return rejection;
+    }
+    let Some(code) = request.field("code") else {
+        return missing_parameter(state, "code");
+    };
+    let Some(redirect_uri) = request.field("redirect_uri") else {
+        return missing_parameter(state, "redirect_uri");
+    };
+    let Some(verifier) = request.field("code_verifier") else {
+        return missing_parameter(state, "code_verifier");
+    };
+    let grant = {
+        let mut codes = state.codes.lock().unwrap();
+        let Some(grant) = codes.get_mut(code) else {
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+            );
+        };
+        if grant.used {
+            return entra_error(state, 400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
+        }
+        // A code is spent by its first redemption attempt, valid or not.
+        grant.used = true;
+        grant.clone()
+    };
+    if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            70000,
+            "The code was issued to another client.",
+        );
+    }
+    if grant.redirect_uri != redirect_uri {
+        return entra_error(state, 400, "invalid_grant", 70000, &format!("The provided value for 'redirect_uri' ('{redirect_uri}') does not exactly match the one used to obtain the authorization code."));
+    }
+    let computed = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    if computed != grant.code_challenge {
+        return entra_error(state, 400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+    }
+    issue_user_tokens(state, &app.client_id, &grant.scopes, None)
+}
+
+fn device_code_endpoint(state: &State, tenant: &str, request: &RecordedRequest) -> Reply {
+    if !tenant_known(tenant) && !["common", "organizations", "consumers"].contains(&tenant) {
+        return entra_error(
+            state,
+            400,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
+    }
+    let Some(client_id) = request.field("client_id") else {
+        return missing_parameter(state, "client_id");
+    };
+    let Some(app) = find_app(state, client_id) else {
+        return entra_error(state, 400, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."));
+    };
+    let scopes: Vec<String> = request
+        .field("scope")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if scopes.is_empty() {
+        return missing_parameter(state, "scope");
+    }
+    if let Err(resource) = resolve_user_scopes(&scopes) {
+        return entra_error(state, 400, "invalid_resource", 500011, &format!("The resource principal named {resource} was not found in the tenant named {TENANT_DOMAIN}."));
+    }
+    let settings = state.device.lock().unwrap().clone();
+    let device_code = random_value("fake-device-code-");
+    let user_code = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
+    state.device_grants.lock().unwrap().insert(
+        device_code.clone(),
+        DeviceGrant {
+            user_code: user_code.clone(),
+            client_id: app.client_id.clone(),
+            scopes,
+            created: Instant::now(),
+            status: DeviceStatus::Pending,
+            required_interval: Duration::from_secs(settings.interval_secs),
+            polls: 0,
+            last_poll: None,
+        },
+    );
+    let verification_uri = format!("{}/devicelogin", state.base_url);
+    Reply::json(
+        200,
+        json!({
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_uri": verification_uri,
+            "expires_in": settings.expires_in_secs,
+            "interval": settings.interval_secs,
+            "message": format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."),
+        }),
+    )
+}
+
+/// Slack for timer granularity when checking that a client kept the
+/// interval between polls.
+const POLL_TOLERANCE: Duration = Duration::from_millis(20);
+
+fn device_code_grant(
+    state: &State,
+    app: &App,
+    request: &RecordedRequest,
+    basic_secret: Option<String>,
+) -> Reply {
+    if let Some(rejection) = check_user_client(state, app, request, basic_secret) {
+        return rejection;
+    }
+    let Some(device_code) = request.field("device_code") else {
+        return missing_parameter(state, "device_code");
+    };
+    let settings = state.device.lock().unwrap().clone();
+    let mut grants = state.device_grants.lock().unwrap();
+    let Some(grant) = grants.get_mut(device_code) else {
+        return entra_error(
+            state,
+            400,
+            "bad_verification_code",
+            70000,
+            "The device code is not valid.",
+        );
+    };
+    if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            70000,
+            "The device code was issued to another client.",
+        );
+    }
+    let now = Instant::now();
+    grant.polls += 1;
+    let poll = grant.polls;
+    let too_soon = grant
+        .last_poll
+        .is_some_and(|last| now.duration_since(last) + POLL_TOLERANCE < grant.required_interval);
+    grant.last_poll = Some(now);
+    let lifetime = settings
+        .server_expiry
+        .unwrap_or(Duration::from_secs(settings.expires_in_secs));
+    if now.duration_since(grant.created) >= lifetime {
+        return entra_error(
+            state,
+            400,
+            "expired_token",
+            70019,
+            "Verification code expired.",
+        );
+    }
+    if too_soon || settings.slow_down_on_polls.contains(&poll) {
+        grant.required_interval += Duration::from_secs(5);
+        return entra_error(
+            state,
+            400,
+            "slow_down",
+            70016,
+            "The client is polling too often; wait longer between requests.",
+        );
+    }
+    match grant.status.clone() {
+        DeviceStatus::Pending => entra_error(
+            state,
+            400,
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        ),
+        DeviceStatus::Declined(error) => entra_error(
+            state,
+            400,
+            &error,
+            70000,
+            "The user declined the sign-in request.",
+        ),
+        DeviceStatus::Approved => {
+            let grant = grants.remove(device_code).expect("grant present");
+            drop(grants);
+            issue_user_tokens(state, &app.client_id, &grant.scopes, None)
+        }
+    }
+}
+
+fn refresh_token_grant(
+    state: &State,
+    app: &App,
+    request: &RecordedRequest,
+    basic_secret: Option<String>,
+) -> Reply {
+    if let Some(rejection) = check_user_client(state, app, request, basic_secret) {
+        return rejection;
+    }
+    let Some(token) = request.field("refresh_token") else {
+        return missing_parameter(state, "refresh_token");
+    };
+    if state.refresh_tokens_expired.load(Ordering::SeqCst) {
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            700082,
+            "The refresh token has expired due to inactivity.",
+        );
+    }
+    let grant = {
+        let mut tokens = state.refresh_tokens.lock().unwrap();
+        let Some(grant) = tokens.get_mut(token) else {
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+            );
+        };
+        if state
+            .revoked_families
+            .lock()
+            .unwrap()
+            .contains(&grant.family)
+        {
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                70000,
+                "The refresh token was revoked.",
+            );
+        }
+        if grant.used {
+            let family = grant.family;
+            state.revoked_families.lock().unwrap().push(family);
+            return entra_error(
+                state,
+                400,
+                "invalid_grant",
+                70000,
+                "The refresh token was already used; every token of this sign-in is revoked.",
+            );
+        }
+        grant.used = true;
+        grant.clone()
+    };
+    if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
+        return entra_error(
+            state,
+            400,
+            "invalid_grant",
+            70000,
+            "The refresh token was issued to another client.",
+        );
+    }
+    let scopes = match request.field("scope") {
+        Some(scope) if !scope.trim().is_empty() => {
+            scope.split_whitespace().map(str::to_string).collect()
+        }
+        _ => grant.scopes.clone(),
+    };
+    issue_user_tokens(state, &app.client_id, &scopes, Some(grant.family))
+}
+
+/// Issues an access token for a signed-in user, with an ID token for
+/// `openid`, a refresh token for `offline_access`, and the granted scopes.
+fn issue_user_tokens(
+    state: &State,
+    client_id: &str,
+    scopes: &[String],
+    family: Option<u64>,
+) -> Reply {
+    let (resource, permissions) = match resolve_user_scopes(scopes) {
+        Ok(resolved) => resolved,
+        Err(resource) => {
+            return entra_error(
+                state,
+                400,
+                "invalid_resource",
+                500011,
+                &format!("The resource principal named {resource} was not found."),
+            )
+        }
+    };
+    let has = |name: &str| scopes.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let mut granted: Vec<String> = permissions
+        .iter()
+        .map(|p| format!("{resource}/{p}"))
+        .collect();
+    for oidc in OIDC_SCOPES {
+        if has(oidc) {
+            granted.push(oidc.to_string());
+        }
+    }
+    let granted = granted.join(" ");
+    let mut reply = issue_token(state, &resource, client_id, Some(&granted));
+    let mut body: Value = serde_json::from_str(&reply.body).expect("token JSON");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if has("openid") {
+        let claims = json!({
+            "aud": client_id,
+            "iss": format!("{}/{TENANT_ID}/v2.0", state.base_url),
+            "iat": now,
+            "exp": now + 3600,
+            "sub": "fake-subject",
+            "tid": TENANT_ID,
+            "name": "Ada Lovelace",
+            "preferred_username": "ada@contoso.onmicrosoft.com",
+        });
+        body["id_token"] = json!(format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(json!({"typ": "JWT", "alg": "RS256"}).to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+        ));
+    }
+    if has("offline_access") {
+        let refresh_token = random_value("fake-refresh-");
+        let family = family.unwrap_or_else(|| state.families.fetch_add(1, Ordering::SeqCst) + 1);
+        state.refresh_tokens.lock().unwrap().insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                client_id: client_id.to_string(),
+                scopes: scopes.to_vec(),
+                family,
+                used: false,
+            },
+        );
+        body["refresh_token"] = json!(refresh_token);
+    }
+    reply.body = body.to_string();
+    reply
 }
