@@ -303,6 +303,10 @@ pub struct RefreshArgs {
     #[arg(short, long, value_name = "NAME")]
     pub profile: String,
 
+    /// Flow whose token to refresh, as given to get-token -f; defaults to the profile's
+    #[arg(short, long, value_name = "FLOW", value_parser = parse_flow)]
+    pub flow: Option<Flow>,
+
     /// Scopes to request instead of the profile's, separated by commas or spaces
     #[arg(short, long = "scope", visible_alias = "scopes", value_name = "SCOPES")]
     pub scope: Option<String>,

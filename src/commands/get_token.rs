@@ -240,12 +240,9 @@ pub fn redeem_refresh_token(
     refresh_token: &Secret,
     timeout: Duration,
 ) -> Result<Token> {
-    let client_secret = match resolved.flow {
-        Flow::AuthorizationCode if resolved.profile.auth_method == AuthMethod::ClientSecret => {
-            optional_client_secret(resolved)
-        }
-        _ => None,
-    };
+    // A confidential AuthorizationCode profile proves itself again with its
+    // secret or a new certificate assertion; the public flows send nothing.
+    let credential = flow_credential(resolved)?;
     let client = TokenClient::new(&resolved.authority, timeout)?;
     block_on_with_timeout(
         timeout,
@@ -254,7 +251,7 @@ pub fn redeem_refresh_token(
             &resolved.profile,
             &resolved.scopes,
             refresh_token,
-            client_secret.as_ref(),
+            credential.as_ref(),
         ),
     )
 }

@@ -17,7 +17,7 @@ pub fn run(args: &RefreshArgs) -> Result<()> {
     let profile = store.get(&args.profile)?.clone();
     let resolved = get_token::resolve(
         profile,
-        None,
+        args.flow,
         args.scope.as_deref(),
         args.authority.as_deref(),
         &args.certificate,

@@ -1,6 +1,7 @@
 //! Refresh token grant (RFC 6749 section 6). Entra rotates refresh tokens,
 //! so the response's new refresh token replaces the old one in the cache.
 
+use super::ClientCredential;
 use crate::error::Result;
 use crate::profile::Profile;
 use crate::secrets::Secret;
@@ -25,7 +26,7 @@ pub async fn acquire(
     profile: &Profile,
     scopes: &[String],
     refresh_token: &Secret,
-    client_secret: Option<&Secret>,
+    credential: Option<&ClientCredential>,
 ) -> Result<Token> {
     let scope = user_scopes(scopes);
     let mut form = vec![
@@ -34,8 +35,13 @@ pub async fn acquire(
         ("refresh_token", refresh_token.expose()),
         ("scope", scope.as_str()),
     ];
-    if let Some(secret) = client_secret {
-        form.push(("client_secret", secret.expose()));
+    let endpoint = client.token_endpoint(&profile.tenant_id);
+    let credential_fields = match credential {
+        Some(credential) => credential.form_fields(&profile.client_id, &endpoint)?,
+        None => Vec::new(),
+    };
+    for (name, value) in &credential_fields {
+        form.push((name, value.expose()));
     }
     let mut token = client
         .request_token(&profile.tenant_id, &form, scopes)

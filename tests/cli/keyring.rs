@@ -285,3 +285,104 @@ fn browser_sign_in_is_cached_then_renewed() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
     assert_eq!(env.server.requests().len(), requests_before);
 }
+
+/// Writes a public-client profile whose default flow signs in a person.
+fn write_user_profile(env: &TestEnv, name: &str) {
+    env.write_profiles(
+        &serde_json::json!([{
+            "name": name, "tenantId": TENANT_ID, "clientId": PUBLIC_CLIENT_ID,
+            "scopes": ["User.Read"], "defaultFlow": "InteractiveBrowser",
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"
+        }])
+        .to_string(),
+    );
+}
+
+#[test]
+fn refresh_user_profile_redeems_its_refresh_token() {
+    let env = TestEnv::new();
+    let name = unique_name("kr-refresh");
+    write_user_profile(&env, &name);
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let signed_in = stdout_of(&output);
+
+    let output = env
+        .cmd()
+        .args(["refresh", "-p", &name, "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let refreshed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(refreshed["from_cache"], false);
+    assert_ne!(
+        refreshed["access_token"].as_str().unwrap(),
+        signed_in.trim()
+    );
+    assert!(
+        refreshed.get("refresh_token").is_none(),
+        "refresh token printed"
+    );
+    let request = env.server.token_requests().pop().unwrap();
+    assert_eq!(request.field("grant_type"), Some("refresh_token"));
+    assert_eq!(
+        env.server.authorize_requests().len(),
+        1,
+        "refresh opened a browser"
+    );
+
+    // get-token now serves the refreshed token from the cache.
+    let output = env.cmd().args(["get-token", "-p", &name]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(
+        stdout_of(&output).trim(),
+        refreshed["access_token"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn refresh_without_a_sign_in_exits_3() {
+    let env = TestEnv::new();
+    let name = unique_name("kr-nosignin");
+    write_user_profile(&env, &name);
+    let output = env.cmd().args(["refresh", "-p", &name]).output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("sign in with `entratool get-token"),
+        "{stderr}"
+    );
+    assert!(env.server.requests().is_empty());
+}
+
+#[test]
+fn revoked_sign_in_without_terminal_exits_3() {
+    let env = TestEnv::new();
+    let name = unique_name("kr-revoked");
+    write_user_profile(&env, &name);
+    // Inside the renewal margin, so the next get-token uses the refresh token.
+    env.server.set_token_lifetime(120);
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    env.server.expire_refresh_tokens();
+
+    let output = env.cmd().args(["get-token", "-p", &name]).output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("sign in again"), "{stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        env.server.authorize_requests().len(),
+        1,
+        "a browser was opened without a terminal"
+    );
+
+    // The rejected refresh token was dropped: refresh has nothing to use.
+    let output = env.cmd().args(["refresh", "-p", &name]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("get-token"),
+        "{}",
+        stderr_of(&output)
+    );
+}
