@@ -3,17 +3,67 @@
 //! unset.
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
 use crate::env;
+
+/// Why prompts are off for this process, when something turned them off
+/// before any check of the terminal.
+static PROMPTS_OFF: OnceLock<String> = OnceLock::new();
 
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// True when prompts can be shown and answered: both stdin and stderr are
-/// terminals.
+/// Turns every prompt and browser launch into an error for the rest of the
+/// process. `reason` names what asked for it, such as `--no-interactive`;
+/// the first reason given is kept.
+pub fn disable_interaction(reason: &str) {
+    let _ = PROMPTS_OFF.set(reason.to_string());
+}
+
+/// Returns why no prompt may be shown, or `None` when prompts are allowed:
+/// `--no-interactive` (or another [`disable_interaction`] caller), `CI` or
+/// `TF_BUILD` set to a true value, or stdin or stderr not being a terminal.
+pub fn non_interactive_reason() -> Option<String> {
+    if let Some(reason) = PROMPTS_OFF.get() {
+        return Some(reason.clone());
+    }
+    for name in [env::CI, env::TF_BUILD] {
+        if let Some(value) = env::var(name) {
+            if is_true(&value) {
+                return Some(format!("{name}={value} is set"));
+            }
+        }
+    }
+    if !std::io::stdin().is_terminal() {
+        return Some("stdin is not a terminal".to_string());
+    }
+    if !stderr_is_terminal() {
+        return Some("stderr is not a terminal".to_string());
+    }
+    None
+}
+
+fn is_true(value: &str) -> bool {
+    ["true", "1", "yes"]
+        .iter()
+        .any(|t| value.trim().eq_ignore_ascii_case(t))
+}
+
+/// True when the process may interact with a person: show prompts or open a
+/// browser. False under `--no-interactive` or in CI, whatever the terminal.
+pub fn interactive() -> bool {
+    PROMPTS_OFF.get().is_none()
+        && ![env::CI, env::TF_BUILD]
+            .iter()
+            .any(|name| env::var(name).is_some_and(|v| is_true(&v)))
+}
+
+/// True when prompts can be shown and answered: interaction is allowed and
+/// both stdin and stderr are terminals.
 pub fn can_prompt() -> bool {
-    std::io::stdin().is_terminal() && stderr_is_terminal()
+    non_interactive_reason().is_none()
 }
 
 fn colour_enabled() -> bool {

@@ -68,8 +68,9 @@ impl Asker {
 }
 
 fn missing(flag: &str) -> Error {
+    let reason = ui::non_interactive_reason().unwrap_or_else(|| "secrets come from stdin".into());
     Error::Usage(format!(
-        "{flag} is required when stdin is not a terminal (no prompts are shown); nothing was saved"
+        "{flag} is required when no prompt can be shown ({reason}); nothing was saved"
     ))
 }
 

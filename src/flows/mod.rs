@@ -6,6 +6,7 @@ pub mod refresh_token;
 
 use crate::certificate::{AssertionOptions, ClientCertificate, CLIENT_ASSERTION_TYPE};
 use crate::error::{Error, Result};
+use crate::federated::FederatedToken;
 use crate::profile::{Flow, Profile};
 use crate::secrets::Secret;
 use crate::token::{Token, TokenClient};
@@ -28,6 +29,10 @@ pub enum ClientCredential {
         certificate: Box<ClientCertificate>,
         options: AssertionOptions,
     },
+    /// A token from another identity provider, sent as the client assertion
+    /// (workload identity federation). A token file is read again on every
+    /// call, since the platform rotates it.
+    Federated(FederatedToken),
 }
 
 impl ClientCredential {
@@ -51,6 +56,10 @@ impl ClientCredential {
                     ("client_assertion", assertion),
                 ])
             }
+            ClientCredential::Federated(token) => Ok(vec![
+                ("client_assertion_type", Secret::new(CLIENT_ASSERTION_TYPE)),
+                ("client_assertion", token.assertion()?),
+            ]),
         }
     }
 }
