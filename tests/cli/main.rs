@@ -3,11 +3,14 @@
 
 #[path = "../support/fake_entra.rs"]
 mod fake_entra;
+#[path = "../support/federation.rs"]
+mod federation;
 #[path = "../support/tls.rs"]
 mod tls_support;
 
 mod cache;
 mod certificates;
+mod ci_mode;
 mod clipboard;
 mod common;
 mod config;
