@@ -15,6 +15,8 @@ command -v Xvfb >/dev/null || missing+=(xvfb)
 command -v xclip >/dev/null || missing+=(xclip)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v script >/dev/null || missing+=(bsdutils)
+command -v curl >/dev/null || missing+=(curl)
+command -v jq >/dev/null || missing+=(jq)
 
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
@@ -26,6 +28,13 @@ if ((${#missing[@]})); then
     echo "test.sh: missing packages: ${missing[*]}; install them (sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
+fi
+
+# The kubectl recipe test runs kubectl itself. Debian 12's kubernetes-client
+# (1.20) predates client.authentication.k8s.io/v1, so it is not installed here.
+if ! command -v kubectl >/dev/null; then
+  echo "test.sh: kubectl 1.22 or later is missing; install it from https://kubernetes.io/docs/tasks/tools/" >&2
+  exit 1
 fi
 
 cargo fmt --check

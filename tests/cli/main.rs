@@ -16,5 +16,6 @@ mod common;
 mod config;
 mod get_token;
 mod keyring;
+mod recipes;
 mod resilience;
 mod tls;

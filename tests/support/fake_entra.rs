@@ -27,11 +27,16 @@ pub const EXPIRED_CLIENT_SECRET: &str = "expired-secret-value";
 pub const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
 
 /// Resources (application ID URIs) that exist in the fake tenant.
-pub const RESOURCES: [&str; 3] = [
+pub const RESOURCES: [&str; 4] = [
     "https://graph.microsoft.com",
     "https://management.azure.com",
     "api://entratool-test",
+    AKS_SERVER_APP,
 ];
+
+/// Application ID of the "Azure Kubernetes Service AAD Server" app, the
+/// resource of AKS clusters with Entra ID authentication.
+pub const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 
 /// A registered secret of an app.
 #[derive(Clone)]
