@@ -169,8 +169,9 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "GUID")]
     pub client_id: Option<String>,
 
-    /// Certificate file (.pfx, .p12 or .pem) [default: $ENTRATOOL_CERTIFICATE_PATH,
-    /// then the profile's, then $AZURE_CLIENT_CERTIFICATE_PATH]
+    /// Certificate file (.pfx, .p12 or .pem); a secret profile then uses it instead of
+    /// its secret [default: $ENTRATOOL_CERTIFICATE_PATH, then the profile's, then
+    /// $AZURE_CLIENT_CERTIFICATE_PATH]
     #[arg(long, value_name = "PATH")]
     pub certificate_path: Option<String>,
 

@@ -30,7 +30,7 @@ pub fn process_vars(name: &str) -> Option<String> {
     env::var(name)
 }
 
-/// Where a profile's fields came from, for `-v` output and error messages.
+/// Sources of a profile's fields, for `-v` output and error messages.
 #[derive(Debug, Clone, Default)]
 pub struct Origins {
     pub tenant: String,
@@ -50,7 +50,7 @@ pub struct Layered {
     pub origins: Origins,
 }
 
-/// The first value found among `(origin, value)` pairs.
+/// Returns the first value set among `(origin, value)` pairs, with its origin.
 fn first(candidates: &[(&str, Option<String>)]) -> Option<(String, String)> {
     candidates.iter().find_map(|(origin, value)| {
         value
@@ -119,19 +119,23 @@ pub fn layer_over_profile(
     profile.federated_token_audience =
         audience(args, vars, profile.federated_token_audience.take());
 
+    // Only the flag turns a secret profile into a certificate one: a
+    // variable meant for runs without a profile must not change every
+    // saved secret profile.
     if profile.federated_token_source.is_none() {
-        let certificate = first(&[
-            ("--certificate-path", args.certificate_path.clone()),
-            (env::CERTIFICATE_PATH, vars(env::CERTIFICATE_PATH)),
-        ]);
-        if let Some((origin, path)) = certificate {
+        if let Some(path) = &args.certificate_path {
             if profile.auth_method == AuthMethod::ClientSecret {
                 profile.auth_method = AuthMethod::Certificate;
             }
-            profile.certificate_path = Some(path);
-            origins.credential = origin;
-        } else if profile.auth_method.uses_certificate() && profile.certificate_path.is_none() {
-            profile.certificate_path = vars(azure::CLIENT_CERTIFICATE_PATH);
+            profile.certificate_path = Some(path.clone());
+            origins.credential = "--certificate-path".to_string();
+        } else if profile.auth_method.uses_certificate() {
+            if let Some(path) = vars(env::CERTIFICATE_PATH) {
+                profile.certificate_path = Some(path);
+                origins.credential = env::CERTIFICATE_PATH.to_string();
+            } else if profile.certificate_path.is_none() {
+                profile.certificate_path = vars(azure::CLIENT_CERTIFICATE_PATH);
+            }
         }
     }
 
@@ -503,6 +507,24 @@ mod tests {
         assert_eq!(
             layered.profile.federated_token_file.as_deref(),
             Some("/entratool/token")
+        );
+    }
+
+    #[test]
+    fn certificate_variable_keeps_secret_profiles() {
+        let vars = vars_of(&[("ENTRATOOL_CERTIFICATE_PATH", "/certs/other.pem")]);
+        let layered = layer_over_profile(saved_profile(), &IdentityArgs::default(), &vars).unwrap();
+        assert_eq!(layered.profile.auth_method, AuthMethod::ClientSecret);
+        assert_eq!(layered.profile.certificate_path, None);
+
+        let mut certificate_profile = saved_profile();
+        certificate_profile.auth_method = AuthMethod::Certificate;
+        certificate_profile.certificate_path = Some("/certs/app.pem".into());
+        let layered =
+            layer_over_profile(certificate_profile, &IdentityArgs::default(), &vars).unwrap();
+        assert_eq!(
+            layered.profile.certificate_path.as_deref(),
+            Some("/certs/other.pem")
         );
     }
 

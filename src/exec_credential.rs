@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 use crate::output::rfc3339;
 use crate::token::Token;
 
-pub const GROUP: &str = "client.authentication.k8s.io";
-/// The API version answered when kubectl sends none.
+/// The API version of the response when kubectl sends no request.
 pub const DEFAULT_API_VERSION: &str = "client.authentication.k8s.io/v1";
 const SUPPORTED_VERSIONS: [&str; 2] = [
     "client.authentication.k8s.io/v1",
@@ -22,7 +21,7 @@ const SUPPORTED_VERSIONS: [&str; 2] = [
 pub struct ExecInfo {
     pub api_version: String,
     /// `spec.interactive`: false when kubectl has no terminal to lend, or the
-    /// kubeconfig says `interactiveMode: Never`.
+    /// kubeconfig sets `interactiveMode: Never`.
     pub interactive: Option<bool>,
 }
 
@@ -57,7 +56,7 @@ impl ExecInfo {
             .ok_or_else(|| invalid("it has no apiVersion".to_string()))?;
         if !SUPPORTED_VERSIONS.contains(&api_version) {
             return Err(Error::Unsupported(format!(
-                "kubectl asked for ExecCredential {api_version}, but this tool answers {}; set \
+                "kubectl asked for ExecCredential {api_version}, but this tool supports {}; set \
                  the kubeconfig's exec apiVersion to {DEFAULT_API_VERSION}",
                 SUPPORTED_VERSIONS.join(" or ")
             )));
@@ -75,7 +74,7 @@ impl ExecInfo {
     }
 }
 
-/// Renders the `ExecCredential` answer, newline included. The expiry is
+/// Renders the `ExecCredential` response, newline included. The expiry is
 /// RFC 3339 in UTC, which client-go requires, so kubectl asks again just
 /// before the token expires.
 pub fn render(token: &Token, info: &ExecInfo) -> String {

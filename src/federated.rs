@@ -23,7 +23,7 @@ pub const DEFAULT_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// Largest token file or OIDC response read; such tokens are a few kilobytes.
 const MAX_TOKEN_BYTES: u64 = 64 * 1024;
 
-/// Where the federated token comes from.
+/// Source of the federated token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum FederatedSource {
@@ -135,7 +135,7 @@ pub fn read_token_file(path: &Path) -> Result<Secret> {
         })?;
     if bytes.len() as u64 > MAX_TOKEN_BYTES {
         return Err(Error::Credential(format!(
-            "the federated token file {} is larger than {} KiB, so it holds no single token",
+            "the federated token file {} is larger than {} KiB, too large for one token",
             path.display(),
             MAX_TOKEN_BYTES / 1024
         )));
@@ -194,7 +194,7 @@ impl GitHubOidc {
     }
 
     /// Requests an OIDC token for the audience: `GET {url}&audience=...`
-    /// with the request token as bearer, answered with `{"value": JWT}`.
+    /// with the request token as bearer, which returns `{"value": JWT}`.
     pub async fn request_token(&self, timeout: Duration) -> Result<Secret> {
         let mut url = reqwest::Url::parse(&self.request_url).map_err(|e| {
             Error::Credential(format!(
@@ -223,7 +223,7 @@ impl GitHubOidc {
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|e| {
             Error::Network(format!(
-                "the GitHub Actions OIDC endpoint {origin} broke off its answer: {e}"
+                "the GitHub Actions OIDC endpoint {origin} closed the connection before the response ended: {e}"
             ))
         })?;
         if !(200..300).contains(&status) {

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use crate::env;
 
-/// Why prompts are off for this process, when something turned them off
-/// before any check of the terminal.
+/// Reason prompts are off for this process, set by `--no-interactive` or
+/// `KUBERNETES_EXEC_INFO` before any check of the terminal.
 static PROMPTS_OFF: OnceLock<String> = OnceLock::new();
 
 pub fn stderr_is_terminal() -> bool {

@@ -43,7 +43,7 @@ pub struct Resolved {
     pub credential_origin: String,
 }
 
-/// Where the profile came from.
+/// Source of the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// A profile from profiles.json, with flag and variable overrides.
@@ -136,7 +136,7 @@ fn select_source(args: &GetTokenArgs) -> Result<(Layered, Mode)> {
 
 /// Checks the request for a saved profile, with the `ENTRATOOL_*` and
 /// `AZURE_*` layers applied, and fills in everything but the secret, which
-/// is read only when the cache cannot answer.
+/// is read only on a cache miss.
 pub fn resolve(
     profile: Profile,
     flow: Option<Flow>,
@@ -515,9 +515,9 @@ pub fn emit(token: &Token, resolved: &Resolved, options: &OutputArgs) -> Result<
     if summary && !options.silent && ui::stderr_is_terminal() {
         output::print_summary(token, &resolved.profile.name, resolved.flow.as_str(), now);
     }
-    // Only a person at a terminal wants the copy; scripts capturing stdout
-    // must not leave token files behind, and the environment-only mode
-    // writes nothing to disk (the clipboard fallback is a file).
+    // Only a person at a terminal wants the copy, and scripts capturing
+    // stdout must not leave token files behind. The environment-only mode
+    // skips it because the clipboard fallback is a file.
     let to_terminal = std::io::stdout().is_terminal() && options.file.is_none();
     let copyable = matches!(options.output, OutputFormat::Token | OutputFormat::Json)
         && resolved.mode == Mode::Profile;

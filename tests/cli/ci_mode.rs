@@ -23,10 +23,10 @@ use crate::federation::{
 };
 
 /// An unknown app: a request that reaches the server with it fails with
-/// AADSTS700016, so a test sees which value won.
+/// AADSTS700016, which shows which value won.
 const UNKNOWN_CLIENT_ID: &str = "99999999-8888-4777-8666-555555555555";
 
-/// A command with the fake app in AZURE_* variables and no profiles.
+/// Builds a command with the fake app in AZURE_* variables and no profiles.
 fn azure_cmd(env: &TestEnv) -> assert_cmd::Command {
     let mut cmd = env.cmd();
     cmd.env("AZURE_TENANT_ID", TENANT_ID)
@@ -385,7 +385,7 @@ fn entratool_names_win_over_profile() {
 }
 
 #[test]
-fn azure_secret_fills_in_for_a_profile_without_one() {
+fn azure_secret_after_empty_keyring() {
     let env = TestEnv::new();
     // A name no keyring entry exists for.
     let name = crate::common::unique_name("azure-fallback");
@@ -569,7 +569,7 @@ fn env_output_is_valid_shell() {
     assert_eq!(json_run.status.code(), Some(0), "{}", stderr_of(&json_run));
     let json: Value = serde_json::from_str(&stdout_of(&json_run)).unwrap();
 
-    // The second run answers from the cache, so both describe one token.
+    // The second run is served from the cache, so both describe one token.
     let env_run = env
         .cmd()
         .args(["get-token", "-p", "svc", "-o", "env"])
@@ -604,12 +604,13 @@ fn env_output_is_valid_shell() {
     assert_eq!(parsed.unix_timestamp().to_string(), values[3]);
     assert_eq!(values[4], json["scope"].as_str().unwrap());
     let left: u64 = values[5].parse().unwrap();
-    assert!(left > 3000 && left <= 3599, "{left}");
+    assert!(left > 3000, "{left}");
+    assert!(left <= 3599, "{left}");
 }
 
 #[test]
 fn env_output_survives_hostile_values() {
-    // A server answer with a quote, a dollar sign and backticks in the token
+    // A server response with a quote, a dollar sign and backticks in the token
     // and scope shows that values are quoted, not expanded, when sourced.
     let env = TestEnv::new();
     let access_token = "eyJ'a.$HOME.`id`";
@@ -681,7 +682,7 @@ fn exec_credential_matches_the_schema() {
     assert_exec_credential(&output, "client.authentication.k8s.io/v1");
     assert!(stderr_of(&output).is_empty(), "{}", stderr_of(&output));
 
-    // kubectl's request decides the version of the answer.
+    // kubectl's request sets the version of the response.
     let output = azure_cmd(&env)
         .args(["get-token", "-o", "exec-credential"])
         .env("AZURE_CLIENT_SECRET", CLIENT_SECRET)
@@ -988,7 +989,7 @@ fn env_only_mode_never_touches_the_bus() {
     }
     assert!(!env.config_dir().exists());
 
-    // The same watch sees the keyring lookup of a saved profile, so the
+    // The same watch records the keyring lookup of a saved profile, so the
     // zero above is a real observation.
     env.write_default_profile("svc");
     let output = env

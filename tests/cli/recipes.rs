@@ -1,8 +1,8 @@
-//! The recipes in docs/ run as documented: each test takes the shell
-//! commands out of a page (fenced `sh` blocks, and the `run:`, `script:`
-//! and `inlineScript:` blocks of its CI YAML), runs them with the variables
-//! the CI system would set, and checks what reached the local Entra
-//! stand-in and a local API stand-in.
+//! The recipes in docs/ run as documented. Each test takes the shell
+//! commands out of a page: fenced `sh` blocks, and the `run:`, `script:`
+//! and `inlineScript:` blocks of its CI YAML. It runs them with the
+//! variables the CI system would set, then checks what reached the local
+//! Entra stand-in and a local API stand-in.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -111,7 +111,7 @@ struct ApiRequest {
 }
 
 /// A local stand-in for the APIs the recipes call (Microsoft Graph, Azure
-/// Resource Manager, a Kubernetes API server). It answers 401 without a
+/// Resource Manager, a Kubernetes API server). It returns 401 without a
 /// bearer token, so `curl -f` and kubectl fail when none is sent.
 struct FakeApi {
     server: Arc<tiny_http::Server>,
@@ -180,7 +180,7 @@ impl FakeApi {
         self.requests.lock().unwrap().clone()
     }
 
-    /// The `aud` claims of the bearer tokens received, in order.
+    /// Returns the `aud` claims of the bearer tokens received, in order.
     fn audiences(&self) -> Vec<String> {
         self.requests()
             .iter()
@@ -199,7 +199,7 @@ impl Drop for FakeApi {
     }
 }
 
-/// The folder holding the built binary, to put first on PATH.
+/// Returns the folder of the built binary, to put first on PATH.
 fn binary_dir() -> PathBuf {
     assert_cmd::cargo::cargo_bin("entratool")
         .parent()

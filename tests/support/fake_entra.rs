@@ -282,7 +282,7 @@ impl FakeEntra {
         self.state.federated.lock().unwrap().push(credential);
     }
 
-    /// The `client_assertion` values of the token requests, in order.
+    /// Returns the `client_assertion` values of the token requests, in order.
     pub fn client_assertions(&self) -> Vec<String> {
         self.token_requests()
             .iter()
@@ -522,7 +522,7 @@ fn client_credentials(
     if request.field("client_assertion").is_some()
         || request.field("client_assertion_type").is_some()
     {
-        // Entra tells the two kinds apart by the issuer: the app itself for
+        // Entra separates the two kinds by the issuer: the app itself for
         // a certificate assertion, another identity provider for a federated
         // token.
         let issuer = request
@@ -922,10 +922,10 @@ fn verify_client_assertion(
 }
 
 /// Verifies a federated token sent as the client assertion, the way Entra
-/// checks a federated identity credential: the jwt-bearer type, a registered
-/// credential whose issuer, subject and audience match the token's `iss`,
-/// `sub` and `aud`, an RS256 signature by the issuer's key, and a current
-/// lifetime.
+/// checks a federated identity credential. It requires the jwt-bearer type
+/// and a registered credential whose issuer, subject and audience match the
+/// token's `iss`, `sub` and `aud`. The token must carry an RS256 signature
+/// by the issuer's key and be within its lifetime.
 fn verify_federated_assertion(
     state: &State,
     app: &App,

@@ -111,9 +111,9 @@ pub struct OidcRequest {
     pub authorization: Option<String>,
 }
 
-/// A local stand-in for the GitHub Actions OIDC token endpoint: it answers
-/// `GET /token?api-version=2.0&audience=...` carrying the job's bearer
-/// request token with `{"value": JWT}` for that audience, and rejects a
+/// A local stand-in for the GitHub Actions OIDC token endpoint. For
+/// `GET /token?api-version=2.0&audience=...` with the job's bearer request
+/// token it returns `{"value": JWT}` for that audience, and rejects a
 /// missing or wrong bearer token with 401 as GitHub does.
 pub struct FakeGitHubOidc {
     server: Arc<tiny_http::Server>,
@@ -187,7 +187,7 @@ impl FakeGitHubOidc {
         }
     }
 
-    /// The value GitHub puts in `ACTIONS_ID_TOKEN_REQUEST_URL`.
+    /// Returns the value GitHub puts in `ACTIONS_ID_TOKEN_REQUEST_URL`.
     pub fn request_url(&self) -> String {
         format!("http://127.0.0.1:{}/token?api-version=2.0", self.port)
     }
