@@ -98,7 +98,8 @@ pub enum OutputFormat {
     /// A JSON object with the token, its type, expiry and scopes
     Json,
     /// POSIX shell `export` lines: ENTRATOOL_ACCESS_TOKEN, ENTRATOOL_TOKEN_TYPE,
-    /// ENTRATOOL_EXPIRES_ON (RFC 3339, UTC), ENTRATOOL_EXPIRES_ON_EPOCH and ENTRATOOL_SCOPE
+    /// ENTRATOOL_EXPIRES_ON (RFC 3339, UTC), ENTRATOOL_EXPIRES_ON_EPOCH, ENTRATOOL_EXPIRES_IN
+    /// and ENTRATOOL_SCOPE
     Env,
     /// A Kubernetes ExecCredential (client.authentication.k8s.io/v1), for kubectl
     ExecCredential,
@@ -128,7 +129,8 @@ pub struct GetTokenArgs {
     pub scope: Option<String>,
 
     /// Authority URL, for sovereign clouds or a local server
-    /// [default: $ENTRATOOL_AUTHORITY, then the profile's, then https://login.microsoftonline.com]
+    /// [default: $ENTRATOOL_AUTHORITY, then the profile's, then $AZURE_AUTHORITY_HOST, then
+    /// https://login.microsoftonline.com]
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
@@ -287,6 +289,10 @@ Examples:
       --tenant-id <tenant> --client-id <app> --auth-method Certificate \\
       --certificate-path ~/certs/app.pfx --certificate-password-stdin --cache-cert-password
 
+  entratool config create --name deploy --tenant-id <tenant> --client-id <app> \\
+      --scopes https://management.azure.com/.default --federated github
+      (GitHub Actions OIDC token instead of a secret; nothing goes to the keyring)
+
 The secret is read from stdin or ENTRATOOL_CLIENT_SECRET and stored in the OS keyring,
 never in profiles.json and never from a command-line value. A certificate password comes
 from stdin, ENTRATOOL_CERTIFICATE_PASSWORD or a prompt; it is stored in the OS keyring
@@ -363,6 +369,21 @@ pub struct ConfigCreateArgs {
     /// Authority URL for this profile, for sovereign clouds
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
+
+    /// Sign in with a federated token instead of a secret: `file` or `github`
+    /// (workload identity federation; no secret is stored)
+    #[arg(long, value_name = "SOURCE", value_parser = parse_federated_source,
+          conflicts_with_all = ["client_secret_stdin", "auth_method"])]
+    pub federated: Option<FederatedSource>,
+
+    /// File holding the federated token, read again for every request; implies
+    /// --federated file
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["client_secret_stdin", "auth_method"])]
+    pub federated_token_file: Option<String>,
+
+    /// Audience of the GitHub Actions OIDC token [default: api://AzureADTokenExchange]
+    #[arg(long, value_name = "AUDIENCE")]
+    pub federated_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

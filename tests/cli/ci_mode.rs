@@ -1023,3 +1023,103 @@ fn env_only_expired_secret_is_rejected_with_hint() {
     assert!(stderr.contains("7000222"), "{stderr}");
     assert!(!stderr.contains("expired-secret-value"), "{stderr}");
 }
+
+// Federated profiles.
+
+#[test]
+fn federated_profile_from_config_create() {
+    let env = TestEnv::new();
+    let issuer = Issuer::new(GITHUB_ISSUER);
+    issuer.trust(&env.server, CLIENT_ID, GITHUB_SUBJECT);
+    let github = FakeGitHubOidc::start(issuer, GITHUB_SUBJECT);
+    let name = crate::common::unique_name("deploy");
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "create",
+            "--name",
+            &name,
+            "--tenant-id",
+            TENANT_ID,
+        ])
+        .args(["--client-id", CLIENT_ID, "--scopes", GRAPH_DEFAULT])
+        .args(["--federated", "github"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.profiles_path()).unwrap()).unwrap();
+    assert_eq!(saved[0]["federatedTokenSource"], "GitHub");
+
+    for _ in 0..2 {
+        let output = env
+            .cmd()
+            .args(["get-token", "-p", &name])
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", github.request_url())
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", &github.request_token)
+            .output()
+            .unwrap();
+        assert_token(&output);
+    }
+    // The second run is served from the token cache, so GitHub and Entra
+    // each see one request.
+    assert_eq!(github.requests().len(), 1);
+    assert_eq!(env.server.tokens_issued(), 1);
+}
+
+#[test]
+fn federated_file_profile_needs_its_file() {
+    let env = TestEnv::new();
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "create",
+            "--name",
+            "k8s",
+            "--tenant-id",
+            TENANT_ID,
+        ])
+        .args(["--client-id", CLIENT_ID, "--federated", "file"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--federated-token-file"), "{stderr}");
+    assert!(!env.profiles_path().exists());
+
+    let token_file = env.dir.path().join("token");
+    let output = env
+        .cmd()
+        .args([
+            "config",
+            "create",
+            "--name",
+            "k8s",
+            "--tenant-id",
+            TENANT_ID,
+        ])
+        .args(["--client-id", CLIENT_ID, "--federated-token-file"])
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.profiles_path()).unwrap()).unwrap();
+    assert_eq!(saved[0]["federatedTokenSource"], "File");
+    assert_eq!(
+        saved[0]["federatedTokenFile"],
+        token_file.display().to_string()
+    );
+
+    trust_kubernetes(&env);
+    let federated = write_kubernetes_token(&token_file);
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "k8s", "--no-cache"])
+        .output()
+        .unwrap();
+    assert_token(&output);
+    assert_eq!(env.server.client_assertions(), vec![federated]);
+}
