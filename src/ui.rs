@@ -22,10 +22,10 @@ pub fn disable_interaction(reason: &str) {
     let _ = PROMPTS_OFF.set(reason.to_string());
 }
 
-/// Returns why no prompt may be shown, or `None` when prompts are allowed:
-/// `--no-interactive` (or another [`disable_interaction`] caller), `CI` or
-/// `TF_BUILD` set to a true value, or stdin or stderr not being a terminal.
-pub fn non_interactive_reason() -> Option<String> {
+/// Returns why the process may not interact with a person whatever the
+/// terminal: `--no-interactive` (or another [`disable_interaction`] caller),
+/// or `CI` or `TF_BUILD` set to a true value. A browser launch checks this.
+pub fn interaction_off_reason() -> Option<String> {
     if let Some(reason) = PROMPTS_OFF.get() {
         return Some(reason.clone());
     }
@@ -35,6 +35,15 @@ pub fn non_interactive_reason() -> Option<String> {
                 return Some(format!("{name}={value} is set"));
             }
         }
+    }
+    None
+}
+
+/// Returns why no prompt may be shown, or `None` when prompts are allowed:
+/// any [`interaction_off_reason`], or stdin or stderr not being a terminal.
+pub fn non_interactive_reason() -> Option<String> {
+    if let Some(reason) = interaction_off_reason() {
+        return Some(reason);
     }
     if !std::io::stdin().is_terminal() {
         return Some("stdin is not a terminal".to_string());
@@ -54,10 +63,7 @@ fn is_true(value: &str) -> bool {
 /// True when the process may interact with a person: show prompts or open a
 /// browser. False under `--no-interactive` or in CI, whatever the terminal.
 pub fn interactive() -> bool {
-    PROMPTS_OFF.get().is_none()
-        && ![env::CI, env::TF_BUILD]
-            .iter()
-            .any(|name| env::var(name).is_some_and(|v| is_true(&v)))
+    interaction_off_reason().is_none()
 }
 
 /// True when prompts can be shown and answered: interaction is allowed and
@@ -102,4 +108,19 @@ pub fn note(message: &str) {
 
 pub fn bold(text: &str) -> String {
     paint("1", text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_values_that_count_as_true() {
+        for value in ["true", "TRUE", "True", "1", "yes"] {
+            assert!(is_true(value), "{value}");
+        }
+        for value in ["false", "0", "", "no"] {
+            assert!(!is_true(value), "{value}");
+        }
+    }
 }
