@@ -921,7 +921,7 @@ impl BusWatch {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 counter.fetch_add(1, Ordering::SeqCst);
-                // Hold the connection without answering, like a hung bus.
+                // Hold the connection open with no reply, like a hung bus.
                 std::mem::forget(stream);
             }
         });
