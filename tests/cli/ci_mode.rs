@@ -183,10 +183,11 @@ fn federated_file_is_read_for_every_request() {
     );
     assert_eq!(env.server.client_assertions(), vec![first, second.clone()]);
 
-    // A saved profile with the token cache: a forced request re-reads the
-    // file too, and the rotated file does not start a new cache entry.
+    // A saved profile with the token cache: the rotated file does not start
+    // a new cache entry, and a forced request re-reads the file.
+    let name = crate::common::unique_name("workload");
     let profile = serde_json::json!([{
-        "name": "workload",
+        "name": name,
         "tenantId": TENANT_ID,
         "clientId": CLIENT_ID,
         "scopes": [GRAPH_DEFAULT],
@@ -197,13 +198,27 @@ fn federated_file_is_read_for_every_request() {
     }]);
     env.write_profiles(&profile.to_string());
     let third = write_kubernetes_token(&token_file);
+    assert_token(&env.cmd().args(["get-token", "-p", &name]).output().unwrap());
+    assert_eq!(env.server.client_assertions().last(), Some(&third));
+    assert_eq!(env.server.tokens_issued(), 3);
+
+    let fourth = write_kubernetes_token(&token_file);
+    let cached = env.cmd().args(["get-token", "-p", &name]).output().unwrap();
+    assert_token(&cached);
+    assert_eq!(
+        env.server.tokens_issued(),
+        3,
+        "the rotated file missed the cache"
+    );
+
     let forced = env
         .cmd()
-        .args(["get-token", "-p", "workload", "--force", "--no-cache"])
+        .args(["get-token", "-p", &name, "--force"])
         .output()
         .unwrap();
     assert_token(&forced);
-    assert_eq!(env.server.client_assertions().last(), Some(&third));
+    assert_eq!(env.server.tokens_issued(), 4);
+    assert_eq!(env.server.client_assertions().last(), Some(&fourth));
 }
 
 #[test]
@@ -1122,4 +1137,41 @@ fn federated_file_profile_needs_its_file() {
         .unwrap();
     assert_token(&output);
     assert_eq!(env.server.client_assertions(), vec![federated]);
+}
+
+#[test]
+fn azure_certificate_password_for_a_profile() {
+    let env = env_with_certificate_app();
+    let profile = serde_json::json!([{
+        "name": "cert-app",
+        "tenantId": TENANT_ID,
+        "clientId": CERT_CLIENT_ID,
+        "scopes": [GRAPH_DEFAULT],
+        "authMethod": "Certificate",
+        "certificatePath": cert("default.pfx"),
+        "createdAt": "2026-01-01T00:00:00+00:00",
+        "updatedAt": "2026-01-01T00:00:00+00:00"
+    }]);
+    env.write_profiles(&profile.to_string());
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "cert-app", "--no-cache"])
+        .env("AZURE_CLIENT_CERTIFICATE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert_token(&output);
+
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "cert-app", "--no-cache"])
+        .env("AZURE_CLIENT_CERTIFICATE_PASSWORD", "wrong password")
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+        "{stderr}"
+    );
+    assert_eq!(env.server.tokens_issued(), 1);
 }
