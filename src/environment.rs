@@ -300,6 +300,12 @@ fn federated_source_override(
     vars: Vars,
 ) -> Result<Option<(String, FederatedSource)>> {
     if let Some(source) = args.federated {
+        if source == FederatedSource::GitHub && args.federated_token_file.is_some() {
+            return Err(Error::Usage(
+                "--federated github fetches its token from GitHub, so it takes no                  --federated-token-file; use one or the other"
+                    .to_string(),
+            ));
+        }
         return Ok(Some(("--federated".to_string(), source)));
     }
     if args.federated_token_file.is_some() {
@@ -526,6 +532,21 @@ mod tests {
             layered.profile.certificate_path.as_deref(),
             Some("/certs/other.pem")
         );
+    }
+
+    #[test]
+    fn github_source_rejects_a_token_file() {
+        let args = IdentityArgs {
+            federated: Some(FederatedSource::GitHub),
+            federated_token_file: Some("/run/token".into()),
+            ..IdentityArgs::default()
+        };
+        let vars = vars_of(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT)]);
+        let error = profile_from_environment(&args, &vars)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("--federated-token-file"), "{error}");
     }
 
     #[test]
