@@ -455,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn azure_layer_prefers_secret_then_certificate_then_token_file() {
+    fn azure_layer_credential_order() {
         let base = [("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT)];
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut all = base.to_vec();
