@@ -16,6 +16,8 @@ command -v xclip >/dev/null || missing+=(xclip)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 command -v script >/dev/null || missing+=(bsdutils)
+command -v curl >/dev/null || missing+=(curl)
+command -v jq >/dev/null || missing+=(jq)
 
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
@@ -33,3 +35,13 @@ cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo build --quiet
 scripts/with-secret-service.sh scripts/with-xvfb.sh cargo test --no-fail-fast
+
+# The recipe test that runs the real kubectl is ignored by default, since
+# Debian 12's kubernetes-client (1.20) predates client.authentication.k8s.io/v1;
+# it runs here whenever a kubectl is installed.
+if command -v kubectl >/dev/null; then
+  scripts/with-secret-service.sh scripts/with-xvfb.sh \
+    cargo test --test cli -- --ignored kubectl_runs_the_exec_plugin
+else
+  echo "test.sh: kubectl not installed, so recipes::kubectl_runs_the_exec_plugin did not run" >&2
+fi

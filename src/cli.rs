@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::certificate::AssertionAlgorithm;
+use crate::federated::FederatedSource;
 use crate::profile::{AuthMethod, Flow};
 
 /// Time limit of `get-token` when `--timeout` is not given.
@@ -39,6 +40,12 @@ pub struct Cli {
     /// Extra CA certificates (PEM) to trust, such as a TLS-inspecting proxy's
     #[arg(long, value_name = "PATH", global = true, env = "ENTRATOOL_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+
+    /// Never prompt or open a browser: fail with an error naming the flag or
+    /// variable to set instead (implied by CI=true, TF_BUILD=True, or stdin
+    /// not being a terminal)
+    #[arg(long, global = true)]
+    pub no_interactive: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -199,6 +206,15 @@ Examples:
   ENTRATOOL_CLIENT_SECRET=... entratool get-token -p ci-app      (secret for this run only)
   ENTRATOOL_CERTIFICATE_PASSWORD=... entratool get-token -p cert-app   (PFX password, no prompt)
   entratool get-token -p cert-app --assertion-alg RS256 --include-x5t
+  AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=... entratool get-token -s api://app/.default
+  entratool get-token --env --federated github -s https://graph.microsoft.com/.default
+  eval \"$(entratool get-token -p svc -o env)\"          (sets ENTRATOOL_ACCESS_TOKEN and expiry)
+  entratool get-token -p aks -o exec-credential       (kubectl credential plugin)
+
+Without -p and with no profiles (or with --env) the app comes from the environment:
+ENTRATOOL_TENANT_ID, ENTRATOOL_CLIENT_ID, ENTRATOOL_CLIENT_SECRET, ENTRATOOL_CERTIFICATE_PATH,
+ENTRATOOL_FEDERATED_TOKEN_FILE, or the AZURE_* names the Azure SDKs read. Each value is taken
+from, in order: a flag, ENTRATOOL_*, the profile, AZURE_*.
 
 stdout holds only the token and a newline (or JSON with -o json); messages go to stderr.";
 
@@ -216,6 +232,12 @@ pub enum OutputFormat {
     Token,
     /// A JSON object with the token, its type, expiry and scopes
     Json,
+    /// POSIX shell `export` lines: ENTRATOOL_ACCESS_TOKEN, ENTRATOOL_TOKEN_TYPE,
+    /// ENTRATOOL_EXPIRES_ON (RFC 3339, UTC), ENTRATOOL_EXPIRES_ON_EPOCH, ENTRATOOL_EXPIRES_IN
+    /// and ENTRATOOL_SCOPE
+    Env,
+    /// A Kubernetes ExecCredential (client.authentication.k8s.io/v1), for kubectl
+    ExecCredential,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +245,14 @@ pub struct GetTokenArgs {
     /// Profile to use (names match regardless of case); optional when only one exists
     #[arg(short, long, value_name = "NAME")]
     pub profile: Option<String>,
+
+    /// Ignore profiles.json and build the profile from the environment (AZURE_* and
+    /// ENTRATOOL_* variables); nothing is read from or written to the keyring or disk
+    #[arg(long, conflicts_with = "profile")]
+    pub env: bool,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 
     /// Flow: ClientCredentials, AuthorizationCode, DeviceCode or InteractiveBrowser
     /// (any case, kebab-case too); defaults to the profile's defaultFlow
@@ -234,7 +264,8 @@ pub struct GetTokenArgs {
     pub scope: Option<String>,
 
     /// Authority URL, for sovereign clouds or a local server
-    /// [default: $ENTRATOOL_AUTHORITY, then the profile's, then https://login.microsoftonline.com]
+    /// [default: $ENTRATOOL_AUTHORITY, then the profile's, then $AZURE_AUTHORITY_HOST, then
+    /// https://login.microsoftonline.com]
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
@@ -275,6 +306,44 @@ pub struct GetTokenArgs {
     /// DeviceCode, the lifetime of the code, usually 15 minutes]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+}
+
+/// The app's identity and credential, for the environment-only mode and as
+/// overrides of a profile's fields.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IdentityArgs {
+    /// Directory (tenant) ID or domain [default: $ENTRATOOL_TENANT_ID, then the
+    /// profile's, then $AZURE_TENANT_ID]
+    #[arg(long, visible_alias = "tenant", value_name = "TENANT")]
+    pub tenant_id: Option<String>,
+
+    /// Application (client) ID [default: $ENTRATOOL_CLIENT_ID, then the profile's,
+    /// then $AZURE_CLIENT_ID]
+    #[arg(long, value_name = "GUID")]
+    pub client_id: Option<String>,
+
+    /// Certificate file (.pfx, .p12 or .pem); a secret profile then uses it instead of
+    /// its secret [default: $ENTRATOOL_CERTIFICATE_PATH, then the profile's, then
+    /// $AZURE_CLIENT_CERTIFICATE_PATH]
+    #[arg(long, value_name = "PATH")]
+    pub certificate_path: Option<String>,
+
+    /// Sign in with a federated token instead of a secret or certificate: `file` (a
+    /// token file the platform keeps fresh) or `github` (the GitHub Actions OIDC token)
+    /// [default: $ENTRATOOL_FEDERATED, then the profile's federatedTokenSource]
+    #[arg(long, value_name = "SOURCE", value_parser = parse_federated_source)]
+    pub federated: Option<FederatedSource>,
+
+    /// File holding the federated token, read again for every request; implies
+    /// --federated file [default: $ENTRATOOL_FEDERATED_TOKEN_FILE, then the profile's
+    /// federatedTokenFile, then $AZURE_FEDERATED_TOKEN_FILE]
+    #[arg(long, value_name = "PATH")]
+    pub federated_token_file: Option<String>,
+
+    /// Audience of the GitHub Actions OIDC token [default: $ENTRATOOL_FEDERATED_AUDIENCE,
+    /// then the profile's federatedTokenAudience, then api://AzureADTokenExchange]
+    #[arg(long, value_name = "AUDIENCE")]
+    pub federated_audience: Option<String>,
 }
 
 /// Options shared by the commands that print a token.
@@ -538,6 +607,10 @@ Examples:
       --tenant-id <tenant> --client-id <app> --auth-method Certificate \\
       --certificate-path ~/certs/app.pfx --certificate-password-stdin --cache-cert-password
 
+  entratool config create --name deploy --tenant-id <tenant> --client-id <app> \\
+      --scopes https://management.azure.com/.default --federated github
+      (GitHub Actions OIDC token instead of a secret; nothing goes to the keyring)
+
 The secret is read from stdin or ENTRATOOL_CLIENT_SECRET and stored in the OS keyring,
 never in profiles.json and never from a command-line value. A certificate password comes
 from stdin, ENTRATOOL_CERTIFICATE_PASSWORD or a prompt; it is stored in the OS keyring
@@ -614,6 +687,21 @@ pub struct ConfigCreateArgs {
     /// Authority URL for this profile, for sovereign clouds
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
+
+    /// Sign in with a federated token instead of a secret: `file` or `github`
+    /// (workload identity federation; no secret is stored)
+    #[arg(long, value_name = "SOURCE", value_parser = parse_federated_source,
+          conflicts_with_all = ["client_secret_stdin", "auth_method"])]
+    pub federated: Option<FederatedSource>,
+
+    /// File holding the federated token, read again for every request; implies
+    /// --federated file
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["client_secret_stdin", "auth_method"])]
+    pub federated_token_file: Option<String>,
+
+    /// Audience of the GitHub Actions OIDC token [default: api://AzureADTokenExchange]
+    #[arg(long, value_name = "AUDIENCE")]
+    pub federated_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -632,6 +720,10 @@ pub struct ConfigListArgs {
 }
 
 fn parse_flow(value: &str) -> Result<Flow, String> {
+    value.parse()
+}
+
+fn parse_federated_source(value: &str) -> Result<FederatedSource, String> {
     value.parse()
 }
 

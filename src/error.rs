@@ -183,6 +183,11 @@ pub enum Error {
     #[error("{0}")]
     Certificate(String),
 
+    /// A federated token that cannot be had: a missing or empty token
+    /// file, or a refused GitHub Actions OIDC request.
+    #[error("{0}")]
+    Credential(String),
+
     #[error("{0}")]
     Server(Box<ServerError>),
 
@@ -232,7 +237,10 @@ fn list_suffix(available: &[String]) -> String {
 
 fn choose_message(available: &[String]) -> String {
     if available.is_empty() {
-        "no profiles exist yet: create one with `entratool config create`".to_string()
+        "no profiles exist yet: create one with `entratool config create`, or set \
+         AZURE_TENANT_ID and AZURE_CLIENT_ID (or ENTRATOOL_TENANT_ID and ENTRATOOL_CLIENT_ID) to \
+         run without one"
+            .to_string()
     } else {
         format!(
             "several profiles exist, so pass one with -p: {}",

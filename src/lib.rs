@@ -7,8 +7,11 @@ pub mod cli;
 pub mod clipboard;
 pub mod commands;
 pub mod env;
+pub mod environment;
 pub mod error;
+pub mod exec_credential;
 pub mod export;
+pub mod federated;
 pub mod flows;
 pub mod fsutil;
 pub mod jwt;
@@ -47,6 +50,9 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     init_logging(cli.verbose);
+    if cli.no_interactive {
+        ui::disable_interaction("--no-interactive is set");
+    }
     if let Some(path) = &cli.ca_file {
         token::client::trust_ca_file(path.clone());
     }

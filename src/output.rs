@@ -24,6 +24,7 @@ pub fn render(token: &Token, format: OutputFormat, now: OffsetDateTime) -> Strin
                 "access_token": token.access_token.expose(),
                 "expires_in": token.expires_in(now),
                 "expires_on": rfc3339(token.expires_on),
+                "expires_on_epoch": token.expires_on.unix_timestamp(),
                 "scope": token.scopes.join(" "),
                 "from_cache": token.from_cache,
             });
@@ -31,9 +32,45 @@ pub fn render(token: &Token, format: OutputFormat, now: OffsetDateTime) -> Strin
             text.push('\n');
             text
         }
+        OutputFormat::Env => render_env(token, now),
+        OutputFormat::ExecCredential => {
+            crate::exec_credential::render(token, &crate::exec_credential::ExecInfo::default())
+        }
     }
 }
 
+/// Renders POSIX shell `export` lines, for `eval "$(entratool get-token -o env)"`.
+/// Every value is single-quoted, so no character in it is expanded.
+fn render_env(token: &Token, now: OffsetDateTime) -> String {
+    let lines = [
+        (
+            "ENTRATOOL_ACCESS_TOKEN",
+            token.access_token.expose().to_string(),
+        ),
+        ("ENTRATOOL_TOKEN_TYPE", token.token_type.clone()),
+        ("ENTRATOOL_EXPIRES_ON", rfc3339(token.expires_on)),
+        (
+            "ENTRATOOL_EXPIRES_ON_EPOCH",
+            token.expires_on.unix_timestamp().to_string(),
+        ),
+        ("ENTRATOOL_EXPIRES_IN", token.expires_in(now).to_string()),
+        ("ENTRATOOL_SCOPE", token.scopes.join(" ")),
+    ];
+    let mut text = String::new();
+    for (name, value) in lines {
+        text.push_str(&format!("export {name}={}\n", shell_quote(&value)));
+    }
+    text
+}
+
+/// Quotes a value for a POSIX shell: inside single quotes nothing is
+/// special, and a single quote itself is written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Formats a moment as RFC 3339 in UTC with whole seconds, such as
+/// `2026-01-01T12:00:00Z`.
 pub fn rfc3339(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
         .replace_nanosecond(0)
@@ -74,5 +111,17 @@ pub fn print_summary(token: &Token, profile: &str, flow: &str, now: OffsetDateTi
     ));
     if !token.scopes.is_empty() {
         ui::note(&format!("  scopes: {}", token.scopes.join(" ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_handles_quotes() {
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME `x`"), "'$HOME `x`'");
     }
 }

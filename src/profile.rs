@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::certificate::AssertionAlgorithm;
 use crate::env;
 use crate::error::{Error, Result};
+use crate::federated::FederatedSource;
 use crate::fsutil;
 
 pub const PROFILES_FILE: &str = "profiles.json";
@@ -181,6 +182,18 @@ pub struct Profile {
     /// Adds the `x5c` certificate chain header to client assertions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_x5c: bool,
+    /// Federated credential source; when set (or when `federatedTokenFile`
+    /// is), client credentials use a federated token instead of the auth
+    /// method's secret or certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_token_source: Option<FederatedSource>,
+    /// File holding the federated token, such as a Kubernetes projected
+    /// service account token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_token_file: Option<String>,
+    /// Audience requested for a GitHub Actions OIDC token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_token_audience: Option<String>,
     #[serde(with = "time::serde::rfc3339", alias = "CreatedAt")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339", alias = "UpdatedAt")]
@@ -207,6 +220,9 @@ impl Profile {
             client_assertion_algorithm: None,
             include_x5t: false,
             include_x5c: false,
+            federated_token_source: None,
+            federated_token_file: None,
+            federated_token_audience: None,
             created_at: now,
             updated_at: now,
             extra: serde_json::Map::new(),

@@ -3,17 +3,73 @@
 //! unset.
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
 use crate::env;
+
+/// Reason prompts are off for this process, set by `--no-interactive` or
+/// `KUBERNETES_EXEC_INFO` before any check of the terminal.
+static PROMPTS_OFF: OnceLock<String> = OnceLock::new();
 
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// True when prompts can be shown and answered: both stdin and stderr are
-/// terminals.
+/// Turns every prompt and browser launch into an error for the rest of the
+/// process. `reason` names what asked for it, such as `--no-interactive`;
+/// the first reason given is kept.
+pub fn disable_interaction(reason: &str) {
+    let _ = PROMPTS_OFF.set(reason.to_string());
+}
+
+/// Returns why the process may not interact with a person whatever the
+/// terminal: `--no-interactive` (or another [`disable_interaction`] caller),
+/// or `CI` or `TF_BUILD` set to a true value. A browser launch checks this.
+pub fn interaction_off_reason() -> Option<String> {
+    if let Some(reason) = PROMPTS_OFF.get() {
+        return Some(reason.clone());
+    }
+    for name in [env::CI, env::TF_BUILD] {
+        if let Some(value) = env::var(name) {
+            if is_true(&value) {
+                return Some(format!("{name}={value} is set"));
+            }
+        }
+    }
+    None
+}
+
+/// Returns why no prompt may be shown, or `None` when prompts are allowed:
+/// any [`interaction_off_reason`], or stdin or stderr not being a terminal.
+pub fn non_interactive_reason() -> Option<String> {
+    if let Some(reason) = interaction_off_reason() {
+        return Some(reason);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Some("stdin is not a terminal".to_string());
+    }
+    if !stderr_is_terminal() {
+        return Some("stderr is not a terminal".to_string());
+    }
+    None
+}
+
+fn is_true(value: &str) -> bool {
+    ["true", "1", "yes"]
+        .iter()
+        .any(|t| value.trim().eq_ignore_ascii_case(t))
+}
+
+/// True when the process may interact with a person: show prompts or open a
+/// browser. False under `--no-interactive` or in CI, whatever the terminal.
+pub fn interactive() -> bool {
+    interaction_off_reason().is_none()
+}
+
+/// True when prompts can be shown and answered: interaction is allowed and
+/// both stdin and stderr are terminals.
 pub fn can_prompt() -> bool {
-    std::io::stdin().is_terminal() && stderr_is_terminal()
+    non_interactive_reason().is_none()
 }
 
 fn colour_enabled() -> bool {
@@ -91,6 +147,21 @@ impl Drop for Spinner {
     fn drop(&mut self) {
         if let Some(bar) = self.0.take() {
             bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_values_that_count_as_true() {
+        for value in ["true", "TRUE", "True", "1", "yes"] {
+            assert!(is_true(value), "{value}");
+        }
+        for value in ["false", "0", "", "no"] {
+            assert!(!is_true(value), "{value}");
         }
     }
 }

@@ -17,18 +17,22 @@ use crate::ui;
 const MAX_PROMPTS: u32 = 3;
 
 /// Password sources other than the environment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PasswordSources {
     /// Read (and after a prompt, store) the password in the OS keyring. Set
     /// by the profile's `cacheCertificatePassword` or `--cache-cert-password`.
     pub use_keyring: bool,
     /// Whether a hidden prompt can be shown.
     pub interactive: bool,
+    /// A password from a lower-ranked source (`AZURE_CLIENT_CERTIFICATE_PASSWORD`),
+    /// tried after the keyring copy and before the prompt.
+    pub fallback: Option<Secret>,
 }
 
 /// Loads the profile's certificate and checks it, trying in order: no
 /// password, `ENTRATOOL_CERTIFICATE_PASSWORD`, the keyring copy (when
-/// enabled), and a hidden prompt (in a terminal, at most three times).
+/// enabled), the fallback password, and a hidden prompt (in a terminal, at
+/// most three times).
 ///
 /// Every failure here happens before any request is sent.
 pub fn load_for_profile(
@@ -129,17 +133,42 @@ fn open(
         }
     }
 
+    if let Some(password) = &sources.fallback {
+        return match ClientCertificate::from_bytes(bytes, Some(password)) {
+            Ok(certificate) => {
+                debug!(
+                    "certificate password from {}",
+                    env::azure::CLIENT_CERTIFICATE_PASSWORD
+                );
+                Ok(certificate)
+            }
+            Err(LoadError::PasswordRequired | LoadError::WrongPassword) => {
+                Err(Error::Certificate(format!(
+                    "the password in {} does not open certificate {} ({} file); set it, or {}, to \
+                     the password the file was exported with",
+                    env::azure::CLIENT_CERTIFICATE_PASSWORD,
+                    path.display(),
+                    format.describe(),
+                    env::CERTIFICATE_PASSWORD
+                )))
+            }
+            Err(LoadError::Invalid(message)) => Err(invalid(path, &message)),
+        };
+    }
+
     if !sources.interactive {
         let cached_note = if cached_was_wrong {
             "the password cached in the OS keyring is wrong and "
         } else {
             ""
         };
+        let reason = ui::non_interactive_reason().unwrap_or_else(|| "prompts are off".into());
         return Err(Error::Certificate(format!(
-            "certificate {} is protected by a password; {cached_note}no terminal is available to \
-             prompt for it: set {}",
+            "certificate {} is protected by a password; {cached_note}no prompt can be shown \
+             ({reason}): set {} or {}",
             path.display(),
-            env::CERTIFICATE_PASSWORD
+            env::CERTIFICATE_PASSWORD,
+            env::azure::CLIENT_CERTIFICATE_PASSWORD
         )));
     }
 

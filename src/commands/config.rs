@@ -11,6 +11,7 @@ use crate::certificate::{self, ClientCertificate, LoadError};
 use crate::cli::{ConfigCreateArgs, ConfigListArgs, ListFormat};
 use crate::env;
 use crate::error::{Error, Result};
+use crate::federated::FederatedSource;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore, DEFAULT_SCOPE};
 use crate::secrets::{Keyring, Secret, SecretKind};
 use crate::ui;
@@ -69,8 +70,9 @@ impl Asker {
 }
 
 pub(crate) fn missing(flag: &str) -> Error {
+    let reason = ui::non_interactive_reason().unwrap_or_else(|| "secrets come from stdin".into());
     Error::Usage(format!(
-        "{flag} is required when stdin is not a terminal (no prompts are shown); nothing was saved"
+        "{flag} is required when no prompt can be shown ({reason}); nothing was saved"
     ))
 }
 
@@ -165,8 +167,20 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
         }
     };
 
+    let federated = match (args.federated, &args.federated_token_file) {
+        (Some(source), _) => Some(source),
+        (None, Some(_)) => Some(FederatedSource::File),
+        (None, None) => None,
+    };
+    if federated == Some(FederatedSource::File) && args.federated_token_file.is_none() {
+        return Err(Error::Usage(
+            "--federated file needs --federated-token-file PATH; nothing was saved".to_string(),
+        ));
+    }
     let auth_method = match args.auth_method {
         Some(method) => method,
+        // A federated profile stores no secret, so there is nothing to ask.
+        None if federated.is_some() => AuthMethod::ClientSecret,
         None if asker.interactive => {
             let labels = ["ClientSecret", "Certificate", "PasswordlessCertificate"];
             AuthMethod::ALL[asker.choose("Authentication method", &labels, 0)?]
@@ -180,12 +194,16 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
     new_profile.auth_method = auth_method;
     new_profile.authority = args.authority.clone();
     new_profile.default_flow = args.default_flow;
+    new_profile.federated_token_source = federated;
+    new_profile.federated_token_file = args.federated_token_file.clone();
+    new_profile.federated_token_audience = args.federated_audience.clone();
 
-    let secret = if auth_method == AuthMethod::ClientSecret && !args.no_secret {
-        read_client_secret(args, &asker)?
-    } else {
-        None
-    };
+    let secret =
+        if auth_method == AuthMethod::ClientSecret && !args.no_secret && federated.is_none() {
+            read_client_secret(args, &asker)?
+        } else {
+            None
+        };
 
     let mut stored_secret = secret.map(|s| (SecretKind::ClientSecret, s));
     if auth_method.uses_certificate() {
@@ -253,6 +271,7 @@ pub fn create(args: &ConfigCreateArgs) -> Result<()> {
         && auth_method == AuthMethod::ClientSecret
         && stored_secret.is_none()
         && !args.no_secret
+        && federated.is_none()
     {
         return Err(Error::Usage(format!(
             "a client secret is required for ClientCredentials: pass --client-secret-stdin, set \

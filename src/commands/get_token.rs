@@ -10,10 +10,15 @@ use tracing::debug;
 
 use crate::cache::{self, Identity, KeySource, Lookup, TokenCache};
 use crate::certificate::{self, AssertionOptions, PasswordSources};
-use crate::cli::{CertificateArgs, GetTokenArgs, OutputArgs, DEFAULT_TIMEOUT};
+use crate::cli::{
+    CertificateArgs, GetTokenArgs, IdentityArgs, OutputArgs, OutputFormat, DEFAULT_TIMEOUT,
+};
 use crate::clipboard;
 use crate::env;
+use crate::environment::{self, Layered};
 use crate::error::{Error, Result};
+use crate::exec_credential::{self, ExecInfo};
+use crate::federated::{self, FederatedSource, FederatedToken, GitHubOidc};
 use crate::flows::{self, BrowserOptions, ClientCredential, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
@@ -27,12 +32,19 @@ pub struct Resolved {
     pub flow: Flow,
     pub scopes: Vec<String>,
     pub authority: String,
-    /// `ENTRATOOL_CLIENT_SECRET`, when set.
+    /// The client secret from the environment: `ENTRATOOL_CLIENT_SECRET`,
+    /// or in [`Mode::Environment`] also `AZURE_CLIENT_SECRET`.
     pub env_secret: Option<Secret>,
+    /// `AZURE_CLIENT_SECRET` for a saved profile, used only when the keyring
+    /// has no secret for it.
+    pub fallback_secret: Option<Secret>,
     /// Certificate options from the command line.
     pub certificate: CertificateArgs,
     /// Options of the user flows from the command line.
     pub sign_in: SignInOptions,
+    pub mode: Mode,
+    /// The flag, variable or profile that chose the credential.
+    pub credential_origin: String,
 }
 
 /// Options of the user flows from the command line. The defaults suit
@@ -46,6 +58,16 @@ pub struct SignInOptions {
     pub silent: bool,
 }
 
+/// Source of the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A profile from profiles.json, with flag and variable overrides.
+    Profile,
+    /// Built from flags and environment variables alone. Nothing is read
+    /// from or written to the keyring, the token cache or the clipboard.
+    Environment,
+}
+
 /// The cache reads and writes allowed in one run.
 #[derive(Debug, Clone, Copy)]
 pub struct CachePolicy {
@@ -54,10 +76,28 @@ pub struct CachePolicy {
 }
 
 pub fn run(args: &GetTokenArgs) -> Result<()> {
-    let store = ProfileStore::open_default()?;
-    let profile = select_profile(&store, args.profile.as_deref())?;
-    let mut resolved = resolve(
-        profile,
+    if args.output.output == OutputFormat::ExecCredential {
+        // Checked before any request, and a kubectl without a terminal to
+        // lend turns the prompts off.
+        let info = ExecInfo::from_env()?;
+        if info.interactive == Some(false) {
+            ui::disable_interaction(&format!(
+                "{} has spec.interactive=false",
+                env::KUBERNETES_EXEC_INFO
+            ));
+        }
+    }
+    let (layered, mode) = select_source(args)?;
+    if mode == Mode::Environment && args.certificate.cache_cert_password {
+        return Err(Error::Usage(
+            "--cache-cert-password needs a saved profile (-p): without one nothing is stored in \
+             the OS keyring"
+                .to_string(),
+        ));
+    }
+    let mut resolved = resolve_layered(
+        layered,
+        mode,
         args.flow,
         args.scope.as_deref(),
         args.authority.as_deref(),
@@ -79,9 +119,15 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
         explicit_timeout: args.timeout,
         silent: args.output.silent,
     };
-    let policy = CachePolicy {
-        read: !args.no_cache && !args.force,
-        write: !args.no_cache,
+    let policy = match mode {
+        Mode::Profile => CachePolicy {
+            read: !args.no_cache && !args.force,
+            write: !args.no_cache,
+        },
+        Mode::Environment => CachePolicy {
+            read: false,
+            write: false,
+        },
     };
     let token = obtain(&resolved, policy, args.timeout.unwrap_or(DEFAULT_TIMEOUT))?;
     if token.from_cache && !args.output.silent {
@@ -90,8 +136,38 @@ pub fn run(args: &GetTokenArgs) -> Result<()> {
     emit(&token, &resolved, &args.output)
 }
 
-/// Checks the request and fills in everything but the secret, which is read
-/// only when the cache cannot answer.
+/// Picks the profile, or builds one from the environment: with `--env`,
+/// or with no `-p` while no profile exists and a client ID is set in the
+/// environment.
+fn select_source(args: &GetTokenArgs) -> Result<(Layered, Mode)> {
+    let vars: environment::Vars = &environment::process_vars;
+    if args.env {
+        return Ok((
+            environment::profile_from_environment(&args.identity, vars)?,
+            Mode::Environment,
+        ));
+    }
+    let store = ProfileStore::open_default()?;
+    if args.profile.is_none()
+        && store.profiles().is_empty()
+        && environment::names_an_app(&args.identity, vars)
+    {
+        debug!("no profiles exist; using the environment");
+        return Ok((
+            environment::profile_from_environment(&args.identity, vars)?,
+            Mode::Environment,
+        ));
+    }
+    let profile = select_profile(&store, args.profile.as_deref())?;
+    Ok((
+        environment::layer_over_profile(profile, &args.identity, vars)?,
+        Mode::Profile,
+    ))
+}
+
+/// Checks the request for a saved profile, with the `ENTRATOOL_*` and
+/// `AZURE_*` layers applied, and fills in everything but the secret, which
+/// is read only on a cache miss.
 pub fn resolve(
     profile: Profile,
     flow: Option<Flow>,
@@ -99,6 +175,36 @@ pub fn resolve(
     authority_flag: Option<&str>,
     certificate: &CertificateArgs,
 ) -> Result<Resolved> {
+    let layered = environment::layer_over_profile(
+        profile,
+        &IdentityArgs::default(),
+        &environment::process_vars,
+    )?;
+    resolve_layered(
+        layered,
+        Mode::Profile,
+        flow,
+        scope_override,
+        authority_flag,
+        certificate,
+    )
+}
+
+/// Checks the request and fills in everything but the secret.
+pub fn resolve_layered(
+    layered: Layered,
+    mode: Mode,
+    flow: Option<Flow>,
+    scope_override: Option<&str>,
+    authority_flag: Option<&str>,
+    certificate: &CertificateArgs,
+) -> Result<Resolved> {
+    let Layered {
+        profile,
+        secret,
+        fallback_secret,
+        origins,
+    } = layered;
     let flow = flow.unwrap_or_else(|| profile.inferred_flow());
     debug!("profile `{}`, flow {flow}", profile.name);
     let scopes = match scope_override {
@@ -117,18 +223,21 @@ pub fn resolve(
     effective.scopes.clone_from(&scopes);
     effective.validate(flow)?;
     let authority = resolve_authority(authority_flag, &effective)?;
-    let env_secret = std::env::var(env::CLIENT_SECRET)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(Secret::new);
+    debug!(
+        "tenant from {}, client ID from {}, credential from {}",
+        origins.tenant, origins.client_id, origins.credential
+    );
     Ok(Resolved {
         profile: effective,
         flow,
         scopes,
         authority,
-        env_secret,
+        env_secret: secret,
+        fallback_secret,
         certificate: certificate.clone(),
         sign_in: SignInOptions::default(),
+        mode,
+        credential_origin: origins.credential,
     })
 }
 
@@ -242,7 +351,7 @@ pub fn redeem_refresh_token(
 ) -> Result<Token> {
     // A confidential AuthorizationCode profile proves itself again with its
     // secret or a new certificate assertion; the public flows send nothing.
-    let credential = flow_credential(resolved)?;
+    let credential = flow_credential(resolved, timeout)?;
     let client = TokenClient::new(&resolved.authority, timeout)?;
     block_on_with_timeout(
         timeout,
@@ -262,11 +371,18 @@ fn optional_client_secret(resolved: &Resolved) -> Option<Secret> {
     if let Some(secret) = &resolved.env_secret {
         return Some(secret.clone());
     }
+    if resolved.mode == Mode::Environment {
+        return None;
+    }
     Keyring::open()
-        .ok()?
-        .get(&resolved.profile.name, SecretKind::ClientSecret)
         .ok()
+        .and_then(|keyring| {
+            keyring
+                .get(&resolved.profile.name, SecretKind::ClientSecret)
+                .ok()
+        })
         .flatten()
+        .or_else(|| resolved.fallback_secret.clone())
 }
 
 fn remaining(deadline: Instant) -> Result<Duration> {
@@ -284,11 +400,14 @@ fn remaining(deadline: Instant) -> Result<Duration> {
 /// whole flow, except a device flow without an explicit `--timeout`, which
 /// ends when its code expires.
 pub fn fetch(resolved: &Resolved, timeout: Duration) -> Result<Token> {
+    let deadline = Instant::now() + timeout;
+    let client_credential = flow_credential(resolved, timeout)?;
+    let timeout = remaining(deadline)?;
     let request = FlowRequest {
         profile: &resolved.profile,
         flow: resolved.flow,
         scopes: resolved.scopes.clone(),
-        client_credential: flow_credential(resolved)?,
+        client_credential,
         browser: resolved.sign_in.browser.clone(),
         silent: resolved.sign_in.silent,
     };
@@ -315,12 +434,12 @@ pub fn fetch(resolved: &Resolved, timeout: Duration) -> Result<Token> {
 /// secret that can be found, and public otherwise, so a missing secret or
 /// keyring is no error there. DeviceCode and InteractiveBrowser are public
 /// clients and look nothing up.
-fn flow_credential(resolved: &Resolved) -> Result<Option<ClientCredential>> {
+fn flow_credential(resolved: &Resolved, timeout: Duration) -> Result<Option<ClientCredential>> {
     match resolved.flow {
-        Flow::ClientCredentials => resolve_client_credential(resolved).map(Some),
+        Flow::ClientCredentials => resolve_client_credential_within(resolved, timeout).map(Some),
         Flow::DeviceCode | Flow::InteractiveBrowser => Ok(None),
         Flow::AuthorizationCode if resolved.profile.auth_method.uses_certificate() => {
-            resolve_client_credential(resolved).map(Some)
+            resolve_client_credential_within(resolved, timeout).map(Some)
         }
         Flow::AuthorizationCode => {
             let secret = optional_client_secret(resolved);
@@ -363,6 +482,17 @@ pub fn cache_identity(resolved: &Resolved) -> Identity {
     let profile = &resolved.profile;
     let credential = match (resolved.flow, profile.auth_method) {
         (Flow::DeviceCode | Flow::InteractiveBrowser, _) => "public".to_string(),
+        // A federated token rotates, so the entry is tied to where it comes
+        // from, never to its value.
+        _ if profile.federated_token_source == Some(FederatedSource::GitHub) => {
+            format!("federated-github:{}", environment::github_audience(profile))
+        }
+        _ if profile.federated_token_source == Some(FederatedSource::File) => format!(
+            "federated-file:{}",
+            environment::federated_token_path(profile)
+                .unwrap_or_default()
+                .display()
+        ),
         (_, AuthMethod::ClientSecret) => match &resolved.env_secret {
             Some(secret) => {
                 use sha2::{Digest, Sha256};
@@ -445,15 +575,24 @@ fn warn_if_expiring(token: &Token, profile: &str, warn_minutes: u64) {
 /// when it is a terminal.
 pub fn emit(token: &Token, resolved: &Resolved, options: &OutputArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
-    let rendered = output::render(token, options.output, now);
+    let rendered = match options.output {
+        OutputFormat::ExecCredential => exec_credential::render(token, &ExecInfo::from_env()?),
+        format => output::render(token, format, now),
+    };
     output::deliver(&rendered, options.file.as_deref(), options.silent)?;
-    if !options.silent && ui::stderr_is_terminal() {
+    // kubectl shows the plugin's stderr on every call, so the summary stays
+    // out of the ExecCredential output.
+    let summary = options.output != OutputFormat::ExecCredential;
+    if summary && !options.silent && ui::stderr_is_terminal() {
         output::print_summary(token, &resolved.profile.name, resolved.flow.as_str(), now);
     }
-    // Only a person at a terminal wants the copy; scripts capturing stdout
-    // must not leave token files behind.
+    // Only a person at a terminal wants the copy, and scripts capturing
+    // stdout must not leave token files behind. The environment-only mode
+    // skips it because the clipboard fallback is a file.
     let to_terminal = std::io::stdout().is_terminal() && options.file.is_none();
-    if to_terminal && !options.no_clipboard {
+    let copyable = matches!(options.output, OutputFormat::Token | OutputFormat::Json)
+        && resolved.mode == Mode::Profile;
+    if to_terminal && copyable && !options.no_clipboard {
         match clipboard::copy_token(&token.access_token, &profile::config_dir()?)? {
             clipboard::Outcome::Copied if !options.silent => ui::note(&format!(
                 "Copied to the clipboard for {} s.",
@@ -554,30 +693,64 @@ pub fn select_profile(store: &ProfileStore, name: Option<&str>) -> Result<Profil
 }
 
 /// Returns the authority, first found: the flag, `ENTRATOOL_AUTHORITY`, the profile,
-/// the public cloud.
+/// `AZURE_AUTHORITY_HOST`, the public cloud.
 pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String> {
-    let from_env = std::env::var(env::AUTHORITY).ok().filter(|v| !v.is_empty());
     let authority = flag
         .map(str::to_string)
-        .or(from_env)
+        .or_else(|| env::var(env::AUTHORITY))
         .or_else(|| profile.authority.clone())
+        .or_else(|| env::var(env::azure::AUTHORITY_HOST))
         .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
     profile::validate_authority(&authority).map_err(Error::Usage)?;
     Ok(authority.trim_end_matches('/').to_string())
 }
 
-/// Returns the client's credential for the profile's auth method: the
-/// secret, or the certificate opened and checked, so every certificate
-/// problem shows up before any request is sent.
+/// Time allowed for a GitHub Actions OIDC request when the caller gives none.
+const DEFAULT_CREDENTIAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Returns the client's credential, as [`resolve_client_credential_within`]
+/// does with a 60-second limit for a GitHub Actions OIDC request.
 pub fn resolve_client_credential(resolved: &Resolved) -> Result<ClientCredential> {
+    resolve_client_credential_within(resolved, DEFAULT_CREDENTIAL_TIMEOUT)
+}
+
+/// Returns the client's credential: a federated token source, the secret,
+/// or the certificate opened and checked, so every local problem shows up
+/// before any token request is sent. A GitHub Actions OIDC token is
+/// requested here, within `timeout`.
+pub fn resolve_client_credential_within(
+    resolved: &Resolved,
+    timeout: Duration,
+) -> Result<ClientCredential> {
     let profile = &resolved.profile;
     let args = &resolved.certificate;
+    match profile.federated_token_source {
+        Some(FederatedSource::File) => {
+            let path = environment::federated_token_path(profile).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} asks for a federated token file, but none is set",
+                    resolved.credential_origin
+                ))
+            })?;
+            federated::check_token_file(&path, &resolved.credential_origin)?;
+            debug!("client assertion: federated token from {}", path.display());
+            return Ok(ClientCredential::Federated(FederatedToken::File(path)));
+        }
+        Some(FederatedSource::GitHub) => {
+            let oidc = GitHubOidc::from_env(environment::github_audience(profile))?;
+            let token = block_on_with_timeout(timeout, oidc.request_token(timeout))?;
+            return Ok(ClientCredential::Federated(FederatedToken::Issued(token)));
+        }
+        None => {}
+    }
     if profile.auth_method == AuthMethod::ClientSecret {
         return resolve_client_secret(resolved).map(ClientCredential::Secret);
     }
     let sources = PasswordSources {
-        use_keyring: profile.cache_certificate_password || args.cache_cert_password,
+        use_keyring: resolved.mode == Mode::Profile
+            && (profile.cache_certificate_password || args.cache_cert_password),
         interactive: ui::can_prompt(),
+        fallback: env::var(env::azure::CLIENT_CERTIFICATE_PASSWORD).map(Secret::new),
     };
     let (path, certificate) = certificate::load_for_profile(profile, &sources)?;
     let options = AssertionOptions {
@@ -601,24 +774,41 @@ pub fn resolve_client_credential(resolved: &Resolved) -> Result<ClientCredential
 }
 
 /// Returns the client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else
-/// the keyring. The environment wins so CI never touches a keyring.
+/// the keyring, else `AZURE_CLIENT_SECRET`. The environment wins so CI never
+/// touches a keyring, and without a profile the keyring is never opened.
 pub fn resolve_client_secret(resolved: &Resolved) -> Result<Secret> {
     if let Some(secret) = &resolved.env_secret {
-        debug!("client secret from {}", env::CLIENT_SECRET);
+        debug!("client secret from {}", resolved.credential_origin);
         return Ok(secret.clone());
     }
     let profile = &resolved.profile;
-    let keyring = Keyring::open()?;
-    keyring
-        .get(&profile.name, SecretKind::ClientSecret)?
-        .ok_or_else(|| Error::InvalidProfile {
+    if resolved.mode == Mode::Environment {
+        return Err(Error::Usage(format!(
+            "no client credential is set for {}: set {} or {}, a certificate with \
+             --certificate-path, or a federated token with --federated-token-file or \
+             --federated github",
+            resolved.flow,
+            env::CLIENT_SECRET,
+            env::azure::CLIENT_SECRET
+        )));
+    }
+    let from_keyring = Keyring::open().and_then(|k| k.get(&profile.name, SecretKind::ClientSecret));
+    match (from_keyring, &resolved.fallback_secret) {
+        (Ok(Some(secret)), _) => Ok(secret),
+        (Ok(None) | Err(_), Some(fallback)) => {
+            debug!("client secret from {}", env::azure::CLIENT_SECRET);
+            Ok(fallback.clone())
+        }
+        (Err(e), None) => Err(e),
+        (Ok(None), None) => Err(Error::InvalidProfile {
             profile: profile.name.clone(),
             message: format!(
                 "no client secret is stored for it in the OS keyring; store one with `entratool \
                  config create`, or set {} for this run",
                 env::CLIENT_SECRET
             ),
-        })
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod refresh_token;
 
 use crate::certificate::{AssertionOptions, ClientCertificate, CLIENT_ASSERTION_TYPE};
 use crate::error::Result;
+use crate::federated::FederatedToken;
 use crate::profile::{Flow, Profile};
 use crate::secrets::Secret;
 use crate::token::{Token, TokenClient};
@@ -50,6 +51,10 @@ pub enum ClientCredential {
         certificate: Box<ClientCertificate>,
         options: AssertionOptions,
     },
+    /// A token from another identity provider, sent as the client assertion
+    /// (workload identity federation). A token file is read again on every
+    /// call, since the platform rotates it.
+    Federated(FederatedToken),
 }
 
 impl ClientCredential {
@@ -73,6 +78,10 @@ impl ClientCredential {
                     ("client_assertion", assertion),
                 ])
             }
+            ClientCredential::Federated(token) => Ok(vec![
+                ("client_assertion_type", Secret::new(CLIENT_ASSERTION_TYPE)),
+                ("client_assertion", token.assertion()?),
+            ]),
         }
     }
 }

@@ -18,10 +18,10 @@ use crate::common::{secret_appears_under, stderr_of, stdout_of, unique_name, Tes
 use crate::fake_entra::{decode_claims, App, GRAPH_DEFAULT, LOCALHOST_ANY_PORT, TENANT_ID};
 
 /// The app registration that has the test certificates uploaded.
-const CERT_CLIENT_ID: &str = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f";
+pub const CERT_CLIENT_ID: &str = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f";
 /// Password of the protected test files, with spaces, quotes and a slash so
 /// any shell or encoding slip shows up.
-const PASSWORD: &str = "Test Pa55 w/ \"quotes\"";
+pub const PASSWORD: &str = "Test Pa55 w/ \"quotes\"";
 
 /// Returns the folder of generated certificates, making them on first use.
 fn certs() -> &'static Path {
@@ -47,11 +47,11 @@ fn certs() -> &'static Path {
     })
 }
 
-fn cert(name: &str) -> PathBuf {
+pub fn cert(name: &str) -> PathBuf {
     certs().join(name)
 }
 
-fn der(name: &str) -> Vec<u8> {
+pub fn der(name: &str) -> Vec<u8> {
     std::fs::read(cert(name)).unwrap()
 }
 

@@ -5,6 +5,8 @@
 mod fake_entra;
 #[path = "../support/fake_graph.rs"]
 mod fake_graph;
+#[path = "../support/federation.rs"]
+mod federation;
 #[path = "../support/tls.rs"]
 mod tls_support;
 
@@ -12,6 +14,7 @@ mod auth_code;
 mod browser;
 mod cache;
 mod certificates;
+mod ci_mode;
 mod clipboard;
 mod common;
 mod config;
@@ -24,5 +27,6 @@ mod files;
 mod get_token;
 mod inspect;
 mod keyring;
+mod recipes;
 mod resilience;
 mod tls;

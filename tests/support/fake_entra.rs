@@ -36,11 +36,16 @@ pub const LOCALHOST_ANY_PORT: &str = "http://localhost";
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
 
 /// Resources (application ID URIs) that exist in the fake tenant.
-pub const RESOURCES: [&str; 3] = [
+pub const RESOURCES: [&str; 4] = [
     "https://graph.microsoft.com",
     "https://management.azure.com",
     "api://entratool-test",
+    AKS_SERVER_APP,
 ];
+
+/// Application ID of the "Azure Kubernetes Service AAD Server" app, the
+/// resource of AKS clusters with Entra ID authentication.
+pub const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 
 /// A registered secret of an app.
 #[derive(Clone)]
@@ -144,6 +149,22 @@ impl Default for DeviceSettings {
     }
 }
 
+/// A federated identity credential of an app: Entra accepts a token from
+/// `issuer` about `subject` for `audience` as the app's client assertion.
+/// The test supplies the issuer's public key, since the server fetches no
+/// keys from anywhere.
+#[derive(Clone)]
+pub struct FederatedCredential {
+    pub client_id: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audience: String,
+    pub public_key: rsa::RsaPublicKey,
+}
+
+/// The audience Entra's federated identity credentials use by default.
+pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
 /// A request as the server received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
@@ -235,6 +256,7 @@ struct State {
     revoked_families: Mutex<Vec<u64>>,
     refresh_tokens_expired: AtomicBool,
     families: AtomicU64,
+    federated: Mutex<Vec<FederatedCredential>>,
 }
 
 /// The running server. Dropping it stops the listener.
@@ -302,6 +324,7 @@ impl FakeEntra {
             revoked_families: Mutex::new(Vec::new()),
             refresh_tokens_expired: AtomicBool::new(false),
             families: AtomicU64::new(0),
+            federated: Mutex::new(Vec::new()),
         });
         let thread = {
             let server = Arc::clone(&server);
@@ -373,6 +396,19 @@ impl FakeEntra {
 
     pub fn add_app(&self, app: App) {
         self.state.apps.lock().unwrap().push(app);
+    }
+
+    /// Registers a federated identity credential on an existing app.
+    pub fn add_federated_credential(&self, credential: FederatedCredential) {
+        self.state.federated.lock().unwrap().push(credential);
+    }
+
+    /// Returns the `client_assertion` values of the token requests, in order.
+    pub fn client_assertions(&self) -> Vec<String> {
+        self.token_requests()
+            .iter()
+            .filter_map(|r| r.field("client_assertion").map(str::to_string))
+            .collect()
     }
 
     /// Changes the device flow settings for codes issued from now on.
@@ -709,7 +745,22 @@ fn client_credentials(
     if request.field("client_assertion").is_some()
         || request.field("client_assertion_type").is_some()
     {
-        if let Err(reply) = verify_client_assertion(state, app, request) {
+        // Entra separates the two kinds by the issuer: the app itself for
+        // a certificate assertion, another identity provider for a federated
+        // token.
+        let issuer = request
+            .field("client_assertion")
+            .and_then(|jwt| jwt.split('.').nth(1))
+            .and_then(|claims| URL_SAFE_NO_PAD.decode(claims).ok())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|claims| claims["iss"].as_str().map(str::to_string));
+        let verified = match issuer {
+            Some(issuer) if !issuer.eq_ignore_ascii_case(&app.client_id) => {
+                verify_federated_assertion(state, app, request, &issuer)
+            }
+            _ => verify_client_assertion(state, app, request),
+        };
+        if let Err(reply) = verified {
             return reply;
         }
         return scoped_token(state, app, request);
@@ -1686,4 +1737,138 @@ fn issue_user_tokens(
     }
     reply.body = body.to_string();
     reply
+}
+
+/// Verifies a federated token sent as the client assertion, the way Entra
+/// checks a federated identity credential. It requires the jwt-bearer type
+/// and a registered credential whose issuer, subject and audience match the
+/// token's `iss`, `sub` and `aud`. The token must carry an RS256 signature
+/// by the issuer's key and be within its lifetime.
+fn verify_federated_assertion(
+    state: &State,
+    app: &App,
+    request: &RecordedRequest,
+    issuer: &str,
+) -> Result<(), Reply> {
+    use rsa::signature::Verifier;
+    use sha2::Sha256;
+
+    if request.field("client_assertion_type")
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return Err(entra_error(
+            state,
+            400,
+            "invalid_request",
+            50027,
+            "Invalid client_assertion_type. Expected 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
+        ));
+    }
+    let assertion = request.field("client_assertion").unwrap_or_default();
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let decode_json = |part: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    };
+    let (Some(header), Some(claims), Some(signature)) = (
+        parts.first().and_then(|p| decode_json(p)),
+        parts.get(1).and_then(|p| decode_json(p)),
+        parts.get(2).and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()),
+    ) else {
+        return Err(assertion_rejected(
+            state,
+            "Client assertion is not a valid JWT.",
+        ));
+    };
+    let credentials: Vec<FederatedCredential> = state
+        .federated
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.client_id.eq_ignore_ascii_case(&app.client_id) && c.issuer == issuer)
+        .cloned()
+        .collect();
+    if credentials.is_empty() {
+        return Err(entra_error(
+            state,
+            400,
+            "invalid_request",
+            700211,
+            &format!("No matching federated identity record found for presented assertion issuer '{issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion."),
+        ));
+    }
+    let subject = claims["sub"].as_str().unwrap_or_default();
+    let credentials: Vec<FederatedCredential> = credentials
+        .into_iter()
+        .filter(|c| c.subject == subject)
+        .collect();
+    if credentials.is_empty() {
+        return Err(entra_error(
+            state,
+            400,
+            "invalid_request",
+            700213,
+            &format!("No matching federated identity record found for presented assertion subject '{subject}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion."),
+        ));
+    }
+    let audiences: Vec<String> = match &claims["aud"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let Some(credential) = credentials
+        .into_iter()
+        .find(|c| audiences.iter().any(|a| a == &c.audience))
+    else {
+        return Err(entra_error(
+            state,
+            400,
+            "invalid_request",
+            700212,
+            &format!("No matching federated identity record found for presented assertion audience '{}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", audiences.join(", ")),
+        ));
+    };
+    if header["alg"] != "RS256" {
+        return Err(assertion_rejected(
+            state,
+            &format!(
+                "Federated token algorithm {} is not supported.",
+                header["alg"]
+            ),
+        ));
+    }
+    let signing_input = format!("{}.{}", parts[0], parts[1]);
+    let verified = rsa::pkcs1v15::Signature::try_from(signature.as_slice())
+        .ok()
+        .is_some_and(|sig| {
+            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(credential.public_key.clone())
+                .verify(signing_input.as_bytes(), &sig)
+                .is_ok()
+        });
+    if !verified {
+        return Err(entra_error(
+            state,
+            401,
+            "invalid_client",
+            50013,
+            "Assertion failed signature validation.",
+        ));
+    }
+    let now = server_now(state);
+    let Some(exp) = claims["exp"].as_i64() else {
+        return Err(assertion_rejected(
+            state,
+            "Federated token has no 'exp' claim.",
+        ));
+    };
+    let nbf = claims["nbf"].as_i64().unwrap_or(i64::MIN);
+    if exp <= now || nbf > now {
+        return Err(assertion_time_rejected(
+            state,
+            &format!("Assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."),
+        ));
+    }
+    Ok(())
 }
