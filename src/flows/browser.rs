@@ -11,14 +11,28 @@ use tracing::debug;
 
 /// Opens `url` in a browser. Returns why no browser could be started.
 pub fn open_url(url: &str) -> Result<(), String> {
-    if let Some(value) = std::env::var("BROWSER")
+    if let Some(reason) = crate::ui::interaction_off_reason() {
+        return Err(format!(
+            "no browser is started while interaction is off ({reason}); drop --no-interactive \
+             or unset CI to sign in with a browser"
+        ));
+    }
+    let browser_variable = std::env::var("BROWSER")
         .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
+        .filter(|v| !v.trim().is_empty());
+    if let Some(value) = browser_variable {
         return open_with_browser_variable(&value, url);
     }
     if let Some(reason) = missing_graphical_session() {
         return Err(reason);
+    }
+    // Without a terminal on stdin nobody may be there to use a browser;
+    // only an explicit BROWSER command is trusted then.
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(
+            "stdin is not a terminal, so no browser is started unless BROWSER names one"
+                .to_string(),
+        );
     }
     open::that_detached(url).map_err(|e| format!("no program could open the URL ({e})"))
 }

@@ -513,3 +513,58 @@ fn no_browser_flag_is_a_usage_error_here() {
     assert_eq!(output.status.code(), Some(64), "{}", stderr_of(&output));
     assert!(stderr_of(&output).contains("-f AuthorizationCode --no-browser"));
 }
+
+#[test]
+fn no_interactive_blocks_the_browser_launch() {
+    let env = TestEnv::new();
+    write_public_profile(&env, "me", &["User.Read"]);
+    let marker = env.dir.path().join("browser-started");
+    let browser = format!("touch {}", marker.display());
+    for (flag, variable) in [
+        (Some("--no-interactive"), None),
+        (None, Some(("CI", "true"))),
+    ] {
+        let port = free_port();
+        let mut cmd = env.cmd();
+        cmd.args(["get-token", "-p", "me", "-f", "InteractiveBrowser"])
+            .args(["--port", &port.to_string()])
+            .env("BROWSER", &browser);
+        if let Some(flag) = flag {
+            cmd.arg(flag);
+        }
+        if let Some((name, value)) = variable {
+            cmd.env(name, value);
+        }
+        let output = cmd.output().unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("interaction is off"), "{stderr}");
+        assert!(stderr.contains("-f DeviceCode"), "{stderr}");
+        assert!(!marker.exists(), "the browser command ran");
+        assert!(port_is_free(port), "the listener was not released");
+    }
+    assert!(env.server.token_requests().is_empty());
+}
+
+#[test]
+fn no_terminal_and_no_browser_variable_starts_nothing() {
+    let env = TestEnv::new();
+    write_public_profile(&env, "me", &["User.Read"]);
+    let port = free_port();
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "me", "-f", "InteractiveBrowser"])
+        .args(["--port", &port.to_string()])
+        .env_remove("BROWSER")
+        .env("DISPLAY", ":99")
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stdin is not a terminal"), "{stderr}");
+    assert!(
+        stderr.contains("authorize?"),
+        "the URL is not on stderr: {stderr}"
+    );
+    assert!(port_is_free(port), "the listener was not released");
+}
