@@ -275,3 +275,58 @@ fn tenant_flag_picks_the_token_tenant() {
     // The profile itself is unchanged.
     assert_eq!(env.profiles_json()[0]["tenantId"], TENANT_ID);
 }
+
+#[test]
+fn device_code_sign_in_lists_apps() {
+    use crate::common::{write_public_profile, Running};
+    use crate::fake_entra::PUBLIC_CLIENT_ID;
+
+    let env = TestEnv::new();
+    write_public_profile(&env, "me", &["User.Read"]);
+    let graph = FakeGraph::start(FakeGraphOptions {
+        apps: directory(),
+        page_size: 2,
+        permitted_clients: vec![PUBLIC_CLIENT_ID.to_string()],
+        foreign_next_link: None,
+    });
+    let mut cmd = env.std_cmd();
+    cmd.args([
+        "discover",
+        "-p",
+        "me",
+        "-f",
+        "DeviceCode",
+        "-s",
+        "*",
+        "-o",
+        "json",
+    ])
+    .env("ENTRATOOL_GRAPH_URL", graph.url());
+    let mut running = Running::start(cmd, false);
+    let wait = std::time::Duration::from_secs(30);
+    let stderr = running.wait_for_stderr("  URL:", wait);
+    let code = stderr
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Code: "))
+        .expect("a Code: line")
+        .trim()
+        .to_string();
+    assert!(env.server.approve_device_code(&code));
+    let finished = running.finish(wait);
+    assert_eq!(finished.code, Some(0), "{}", finished.stderr);
+
+    let listed: serde_json::Value = serde_json::from_str(&finished.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), directory().len());
+    // The sign-in asked for the delegated Graph permission.
+    let device_request = env
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/devicecode"))
+        .expect("a device code request");
+    let scope = device_request
+        .field("scope")
+        .unwrap_or_default()
+        .to_string();
+    assert!(scope.contains("graph.microsoft.com"), "{scope}");
+}
