@@ -28,5 +28,6 @@ mod get_token;
 mod inspect;
 mod keyring;
 mod recipes;
+mod redaction;
 mod resilience;
 mod tls;
