@@ -25,6 +25,7 @@ mod export;
 mod fake_server;
 mod files;
 mod get_token;
+mod hostile_server;
 mod inspect;
 mod keyring;
 mod recipes;
