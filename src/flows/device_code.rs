@@ -29,6 +29,11 @@ const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// the lifetime Entra's device codes usually have.
 const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(900);
 
+/// Maximum code lifetime and polling interval accepted from a server: one
+/// day. Larger values (up to `u64::MAX` from a broken server) would
+/// overflow the deadline arithmetic.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// Polls in a row that may fail with a network error or a 5xx before the
 /// flow gives up. A person may take minutes to sign in, and one dropped
 /// request should not waste that.
@@ -75,7 +80,7 @@ impl DeviceAuthorization {
                 .as_ref()
                 .and_then(lenient_u64)
                 .filter(|s| *s > 0)
-                .map(Duration::from_secs)
+                .map(|s| Duration::from_secs(s).min(MAX_WAIT))
         };
         Ok(DeviceAuthorization {
             device_code: Secret::new(required(raw.device_code, "device_code")?),

@@ -127,13 +127,21 @@ pub struct Token {
 /// usual default for access tokens.
 const DEFAULT_LIFETIME_SECS: u64 = 3600;
 
+/// Maximum lifetime accepted from a server: one year. Larger values (up to
+/// `u64::MAX` from a broken server or proxy) would overflow the date
+/// arithmetic, and a shorter stated lifetime only means an earlier renewal.
+const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+
 impl Token {
     pub fn from_response(
         response: TokenResponse,
         requested_scopes: &[String],
         issued_at: OffsetDateTime,
     ) -> Token {
-        let lifetime = response.expires_in.unwrap_or(DEFAULT_LIFETIME_SECS);
+        let lifetime = response
+            .expires_in
+            .unwrap_or(DEFAULT_LIFETIME_SECS)
+            .min(MAX_LIFETIME_SECS);
         let scopes = match &response.scope {
             Some(granted) => granted.split_whitespace().map(str::to_string).collect(),
             None => requested_scopes.to_vec(),
@@ -141,7 +149,7 @@ impl Token {
         Token {
             access_token: response.access_token,
             token_type: response.token_type,
-            expires_on: issued_at + time::Duration::seconds(lifetime.min(i64::MAX as u64) as i64),
+            expires_on: issued_at + time::Duration::seconds(lifetime as i64),
             scopes,
             refresh_token: response.refresh_token,
             from_cache: false,

@@ -1,8 +1,11 @@
 //! An authority that responds with values no real Entra sends: redirects of
 //! the token request, and lifetimes too large for any clock.
 
-use crate::common::{stderr_of, TestEnv};
-use crate::fake_entra::{Canned, FakeEntra, CLIENT_SECRET};
+use crate::common::{stderr_of, write_public_profile, TestEnv};
+use crate::fake_entra::{Canned, FakeEntra, CLIENT_SECRET, GRAPH_DEFAULT};
+
+/// Exit code of a Rust process that panicked.
+const PANIC_EXIT_CODE: i32 = 101;
 
 #[test]
 fn token_request_redirect_is_not_followed() {
@@ -36,4 +39,89 @@ fn token_request_redirect_is_not_followed() {
         elsewhere.requests().is_empty(),
         "the token request, with its client secret, reached the redirect target"
     );
+}
+
+#[test]
+fn huge_expires_in_does_not_panic() {
+    let env = TestEnv::new();
+    env.write_default_profile("app");
+    for expires_in in ["1e300", "18446744073709551615", "\"99999999999999999\""] {
+        env.server.push_canned(Canned::new(
+            200,
+            "application/json",
+            format!(
+                r#"{{"access_token":"a.b.c","token_type":"Bearer","expires_in":{expires_in}}}"#
+            ),
+        ));
+        let output = env
+            .cmd()
+            .args(["get-token", "-p", "app", "--no-cache", "-o", "json"])
+            .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_ne!(
+            output.status.code(),
+            Some(PANIC_EXIT_CODE),
+            "expires_in {expires_in}: {stderr}"
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "expires_in {expires_in}: {stderr}"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["access_token"], "a.b.c");
+    }
+}
+
+#[test]
+fn huge_device_code_lifetimes_do_not_panic() {
+    let env = TestEnv::new();
+    write_public_profile(&env, "user", &[GRAPH_DEFAULT]);
+    let huge = u64::MAX;
+    env.server.push_canned(Canned::new(
+        200,
+        "application/json",
+        format!(
+            r#"{{"device_code":"d","user_code":"HUGE-CODE","verification_uri":"http://127.0.0.1/device","expires_in":{huge},"interval":1}}"#
+        ),
+    ));
+    // The first poll is declined, which ends the flow with an error.
+    env.server.push_canned(Canned::new(
+        400,
+        "application/json",
+        r#"{"error":"access_denied","error_description":"declined"}"#,
+    ));
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "user", "-f", "DeviceCode", "--no-cache"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_ne!(output.status.code(), Some(PANIC_EXIT_CODE), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("HUGE-CODE"), "{stderr}");
+}
+
+#[test]
+fn huge_device_code_interval_does_not_panic() {
+    let env = TestEnv::new();
+    write_public_profile(&env, "user", &[GRAPH_DEFAULT]);
+    let huge = u64::MAX;
+    env.server.push_canned(Canned::new(
+        200,
+        "application/json",
+        format!(
+            r#"{{"device_code":"d","user_code":"SLOW-CODE","verification_uri":"http://127.0.0.1/device","expires_in":2,"interval":{huge}}}"#
+        ),
+    ));
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "user", "-f", "DeviceCode", "--no-cache"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_ne!(output.status.code(), Some(PANIC_EXIT_CODE), "{stderr}");
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
 }
