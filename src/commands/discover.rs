@@ -172,11 +172,9 @@ async fn list_applications(
     pattern: &str,
     timeout: Duration,
 ) -> Result<Vec<Application>> {
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("entratool/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .build()
-        .map_err(|e| Error::Other(format!("cannot set up the HTTP client: {e}")))?;
+    // The shared client trusts `--ca-file` and follows no redirect, so the
+    // token is sent only to the URLs checked below.
+    let http = crate::token::client::http_client(timeout)?;
     let mut url = reqwest::Url::parse(&format!("{graph_url}/v1.0/applications"))
         .map_err(|e| Error::Usage(format!("--graph-url `{graph_url}` is invalid: {e}")))?;
     let origin = url.origin();
