@@ -269,7 +269,7 @@ fn graph_error(endpoint: &str, status: u16, body: &[u8]) -> Error {
         .as_ref()
         .and_then(|v| v.pointer("/error/message"))
         .and_then(|v| v.as_str())
-        .map(|m| m.lines().next().unwrap_or_default().trim().to_string());
+        .map(|m| ui::printable(m.lines().next().unwrap_or_default().trim()));
     let advice = match status {
         403 => Some(
             "the token lacks permission to read app registrations: add the Microsoft Graph \

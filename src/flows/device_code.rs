@@ -75,6 +75,8 @@ impl DeviceAuthorization {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| format!("the JSON has no `{name}` field"))
         };
+        // The texts below are printed on the terminal as the server sent them.
+        let printable = |text: String| ui::printable(&text);
         let seconds = |value: Option<Value>| {
             value
                 .as_ref()
@@ -84,15 +86,18 @@ impl DeviceAuthorization {
         };
         Ok(DeviceAuthorization {
             device_code: Secret::new(required(raw.device_code, "device_code")?),
-            user_code: required(raw.user_code, "user_code")?,
-            verification_uri: required(
+            user_code: printable(required(raw.user_code, "user_code")?),
+            verification_uri: printable(required(
                 raw.verification_uri.or(raw.verification_url),
                 "verification_uri",
-            )?,
-            verification_uri_complete: raw.verification_uri_complete.filter(|v| !v.is_empty()),
+            )?),
+            verification_uri_complete: raw
+                .verification_uri_complete
+                .filter(|v| !v.is_empty())
+                .map(printable),
             expires_in: seconds(raw.expires_in).unwrap_or(DEFAULT_EXPIRES_IN),
             interval: seconds(raw.interval).unwrap_or(DEFAULT_INTERVAL),
-            message: raw.message.filter(|m| !m.trim().is_empty()),
+            message: raw.message.filter(|m| !m.trim().is_empty()).map(printable),
         })
     }
 

@@ -100,14 +100,16 @@ struct RawErrorResponse {
 /// that is not such JSON.
 pub fn parse_error(endpoint: &str, status: u16, body: &[u8]) -> Option<ServerError> {
     let raw: RawErrorResponse = serde_json::from_slice(body).ok()?;
+    // Every text field reaches the terminal in the error message.
+    let printable = |text: String| crate::ui::printable(&text);
     Some(ServerError {
         endpoint: endpoint.to_string(),
         status,
-        error: raw.error,
-        description: raw.error_description,
+        error: printable(raw.error),
+        description: raw.error_description.map(printable),
         error_codes: raw.error_codes,
-        trace_id: raw.trace_id,
-        correlation_id: raw.correlation_id,
+        trace_id: raw.trace_id.map(printable),
+        correlation_id: raw.correlation_id.map(printable),
     })
 }
 

@@ -125,3 +125,57 @@ fn huge_device_code_interval_does_not_panic() {
     assert_ne!(output.status.code(), Some(PANIC_EXIT_CODE), "{stderr}");
     assert_eq!(output.status.code(), Some(5), "{stderr}");
 }
+
+/// ESC, BEL and a carriage return: enough to retitle a terminal window or
+/// overwrite what the line showed.
+const ESCAPES: &str = "\\u001b]0;retitled\\u0007\\r\\u001b[2K";
+
+#[test]
+fn server_text_cannot_send_terminal_escapes() {
+    let env = TestEnv::new();
+    env.write_default_profile("app");
+    env.server.push_canned(Canned::new(
+        400,
+        "application/json",
+        format!(
+            r#"{{"error":"invalid_client{ESCAPES}","error_description":"AADSTS7000215: bad{ESCAPES}","trace_id":"t{ESCAPES}"}}"#
+        ),
+    ));
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "app", "--no-cache"])
+        .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("AADSTS7000215: bad"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(!stderr.contains('\u{7}'), "{stderr:?}");
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+
+    write_public_profile(&env, "user", &[GRAPH_DEFAULT]);
+    env.server.push_canned(Canned::new(
+        200,
+        "application/json",
+        format!(
+            r#"{{"device_code":"d","user_code":"CODE{ESCAPES}","verification_uri":"http://127.0.0.1/device{ESCAPES}","message":"Sign in{ESCAPES}","expires_in":60,"interval":1}}"#
+        ),
+    ));
+    env.server.push_canned(Canned::new(
+        400,
+        "application/json",
+        format!(r#"{{"error":"access_denied","error_description":"declined{ESCAPES}"}}"#),
+    ));
+    let output = env
+        .cmd()
+        .args(["get-token", "-p", "user", "-f", "DeviceCode", "--no-cache"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("Sign in"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(!stderr.contains('\u{7}'), "{stderr:?}");
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+}
