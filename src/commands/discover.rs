@@ -221,7 +221,7 @@ async fn list_applications(
 
 async fn fetch_page(http: &reqwest::Client, url: &reqwest::Url, token: &Secret) -> Result<Page> {
     let endpoint = format!("{}{}", url.origin().ascii_serialization(), url.path());
-    let response = http
+    let mut response = http
         .get(url.clone())
         .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
         .header(ACCEPT, "application/json")
@@ -235,15 +235,21 @@ async fn fetch_page(http: &reqwest::Client, url: &reqwest::Url, token: &Secret) 
             }
         })?;
     let status = response.status().as_u16();
-    let body = response
-        .bytes()
+    // Read chunk by chunk, so an oversized body is dropped at the limit
+    // instead of being held in memory first.
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| Error::Network(format!("reading the response of {endpoint} failed: {e}")))?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(Error::Network(format!(
-            "{endpoint} sent a response larger than {} MiB",
-            MAX_BODY_BYTES / 1024 / 1024
-        )));
+        .map_err(|e| Error::Network(format!("reading the response of {endpoint} failed: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Error::Network(format!(
+                "{endpoint} sent a response larger than {} MiB",
+                MAX_BODY_BYTES / 1024 / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
     }
     if !(200..300).contains(&status) {
         return Err(graph_error(&endpoint, status, &body));

@@ -1,5 +1,6 @@
-//! An authority that responds with values no real Entra sends: redirects of
-//! the token request, and lifetimes too large for any clock.
+//! Servers that respond with what no real Entra or Graph sends: redirects
+//! of the token request, lifetimes too large for any clock, terminal escape
+//! sequences in their text and endless bodies.
 
 use crate::common::{stderr_of, write_public_profile, TestEnv};
 use crate::fake_entra::{Canned, FakeEntra, CLIENT_SECRET, GRAPH_DEFAULT};
@@ -178,4 +179,62 @@ fn server_text_cannot_send_terminal_escapes() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
     assert!(!stderr.contains('\u{7}'), "{stderr:?}");
     assert!(!stderr.contains('\r'), "{stderr:?}");
+}
+
+/// Starts a server on 127.0.0.1 that answers one request with a JSON body
+/// of `body_bytes` spaces, and returns its URL and the number of body bytes
+/// it managed to send before the client closed the connection.
+fn start_endless_graph(body_bytes: usize) -> (String, std::thread::JoinHandle<usize>) {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sender = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let header = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \
+             {body_bytes}\r\n\r\n"
+        );
+        if stream.write_all(header.as_bytes()).is_err() {
+            return 0;
+        }
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent < body_bytes {
+            match stream.write(&chunk[..chunk.len().min(body_bytes - sent)]) {
+                Ok(0) | Err(_) => break,
+                Ok(written) => sent += written,
+            }
+        }
+        sent
+    });
+    (url, sender)
+}
+
+#[test]
+fn graph_body_read_stops_at_the_limit() {
+    let env = TestEnv::new();
+    env.write_default_profile("app");
+    let body_bytes = 256 * 1024 * 1024;
+    let (graph_url, sender) = start_endless_graph(body_bytes);
+    let output = env
+        .cmd()
+        .args(["discover", "-p", "app", "-s", "*", "--timeout", "60s"])
+        .env("ENTRATOOL_GRAPH_URL", &graph_url)
+        .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("larger than 16 MiB"), "{stderr}");
+    let sent = sender.join().unwrap();
+    assert!(
+        sent < body_bytes / 2,
+        "the client read {sent} of {body_bytes} bytes before giving up"
+    );
 }
