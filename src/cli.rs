@@ -186,7 +186,7 @@ pub struct DiscoverArgs {
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
-    /// Longest time the whole command may take, such as 30s or 2m
+    /// Maximum time the whole command may take, such as 30s or 2m (at most 30 days)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
@@ -302,8 +302,8 @@ pub struct GetTokenArgs {
     #[arg(long)]
     pub no_browser: bool,
 
-    /// Maximum time the whole command may take, such as 30s or 2m [default: 60s; for
-    /// DeviceCode, the lifetime of the code, usually 15 minutes]
+    /// Maximum time the whole command may take, such as 30s or 2m (at most 30 days)
+    /// [default: 60s; for DeviceCode, the lifetime of the code, usually 15 minutes]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 }
@@ -390,7 +390,7 @@ pub struct RefreshArgs {
     #[command(flatten)]
     pub certificate: CertificateArgs,
 
-    /// Maximum time the whole command may take, such as 30s or 2m
+    /// Maximum time the whole command may take, such as 30s or 2m (at most 30 days)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
