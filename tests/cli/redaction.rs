@@ -169,9 +169,19 @@ fn client_secret_never_printed() {
             &[TRICKY_SECRET],
         );
     }
+    // Every crate's trace output, including the D-Bus messages that carry
+    // the secret from the keyring and the HTTP client's.
+    let output = env
+        .cmd()
+        .args(["-vv", "get-token", "-p", &name, "--no-clipboard", "--force"])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_success("get-token with RUST_LOG=trace", &output);
+    assert_no_secret("get-token with RUST_LOG=trace", &output, &[TRICKY_SECRET]);
     assert_eq!(
         sent_values(&env, "client_secret"),
-        vec![TRICKY_SECRET.to_string(); 3],
+        vec![TRICKY_SECRET.to_string(); 4],
         "the keyring secret was not the one sent"
     );
 
