@@ -186,7 +186,7 @@ pub struct DiscoverArgs {
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
-    /// Longest time the whole command may take, such as 30s or 2m
+    /// Maximum time the whole command may take, such as 30s or 2m (at most 30 days)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
@@ -302,8 +302,8 @@ pub struct GetTokenArgs {
     #[arg(long)]
     pub no_browser: bool,
 
-    /// Maximum time the whole command may take, such as 30s or 2m [default: 60s; for
-    /// DeviceCode, the lifetime of the code, usually 15 minutes]
+    /// Maximum time the whole command may take, such as 30s or 2m (at most 30 days)
+    /// [default: 60s; for DeviceCode, the lifetime of the code, usually 15 minutes]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 }
@@ -390,7 +390,7 @@ pub struct RefreshArgs {
     #[command(flatten)]
     pub certificate: CertificateArgs,
 
-    /// Maximum time the whole command may take, such as 30s or 2m
+    /// Maximum time the whole command may take, such as 30s or 2m (at most 30 days)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
@@ -735,7 +735,12 @@ fn parse_auth_method(value: &str) -> Result<AuthMethod, String> {
     value.parse()
 }
 
-/// Parses `30s`, `2m`, `1m30s`, or a bare number of seconds.
+/// Maximum duration accepted: 30 days. Far larger values overflow the
+/// deadline arithmetic (`Instant` plus the duration).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Parses `30s`, `2m`, `1m30s`, or a bare number of seconds, up to
+/// [`MAX_DURATION`].
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let trimmed = value.trim();
     let duration = match trimmed.parse::<u64>() {
@@ -746,6 +751,12 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     };
     if duration.is_zero() {
         return Err("the duration must be greater than zero".to_string());
+    }
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "invalid duration `{value}`: the maximum is {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
     }
     Ok(duration)
 }
@@ -767,5 +778,8 @@ mod tests {
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("30days").unwrap(), MAX_DURATION);
+        assert!(parse_duration("31days").is_err());
+        assert!(parse_duration("18446744073709551615").is_err());
     }
 }

@@ -302,7 +302,8 @@ fn federated_source_override(
     if let Some(source) = args.federated {
         if source == FederatedSource::GitHub && args.federated_token_file.is_some() {
             return Err(Error::Usage(
-                "--federated github fetches its token from GitHub, so it takes no                  --federated-token-file; use one or the other"
+                "--federated github fetches its token from GitHub, so it takes no \
+                 --federated-token-file; use one or the other"
                     .to_string(),
             ));
         }
@@ -547,6 +548,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(error.contains("--federated-token-file"), "{error}");
+        assert!(!error.contains("  "), "a run of spaces in: {error}");
     }
 
     #[test]

@@ -92,7 +92,8 @@ impl Keyring {
             .ok()
             .and_then(|v| v.parse::<f64>().ok())
             .filter(|secs| *secs > 0.0)
-            .map(Duration::from_secs_f64)
+            // Infinity and values past `Duration::MAX` fall back to the default.
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
             .unwrap_or(DEFAULT_OPEN_TIMEOUT);
 
         let ready =

@@ -72,6 +72,21 @@ pub fn can_prompt() -> bool {
     non_interactive_reason().is_none()
 }
 
+/// Makes text from a server safe to print on a terminal: line breaks are
+/// kept, tabs and carriage returns become spaces, and every other control
+/// character (such as the ESC that starts a terminal escape sequence)
+/// becomes U+FFFD.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => '\n',
+            '\t' | '\r' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
 fn colour_enabled() -> bool {
     stderr_is_terminal() && std::env::var_os(env::NO_COLOR).is_none_or(|v| v.is_empty())
 }
@@ -154,6 +169,15 @@ impl Drop for Spinner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_replaces_control_characters() {
+        assert_eq!(
+            printable("a\x1b]0;title\x07b\r\nc\td\u{9b}e"),
+            "a\u{FFFD}]0;title\u{FFFD}b \nc d\u{FFFD}e"
+        );
+        assert_eq!(printable("plain text: é"), "plain text: é");
+    }
 
     #[test]
     fn ci_values_that_count_as_true() {

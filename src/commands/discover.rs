@@ -172,11 +172,9 @@ async fn list_applications(
     pattern: &str,
     timeout: Duration,
 ) -> Result<Vec<Application>> {
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("entratool/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .build()
-        .map_err(|e| Error::Other(format!("cannot set up the HTTP client: {e}")))?;
+    // The shared client trusts `--ca-file` and follows no redirect, so the
+    // token is sent only to the URLs checked below.
+    let http = crate::token::client::http_client(timeout)?;
     let mut url = reqwest::Url::parse(&format!("{graph_url}/v1.0/applications"))
         .map_err(|e| Error::Usage(format!("--graph-url `{graph_url}` is invalid: {e}")))?;
     let origin = url.origin();
@@ -223,7 +221,7 @@ async fn list_applications(
 
 async fn fetch_page(http: &reqwest::Client, url: &reqwest::Url, token: &Secret) -> Result<Page> {
     let endpoint = format!("{}{}", url.origin().ascii_serialization(), url.path());
-    let response = http
+    let mut response = http
         .get(url.clone())
         .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
         .header(ACCEPT, "application/json")
@@ -237,15 +235,21 @@ async fn fetch_page(http: &reqwest::Client, url: &reqwest::Url, token: &Secret) 
             }
         })?;
     let status = response.status().as_u16();
-    let body = response
-        .bytes()
+    // Read chunk by chunk, so an oversized body is dropped at the limit
+    // instead of being held in memory first.
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| Error::Network(format!("reading the response of {endpoint} failed: {e}")))?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(Error::Network(format!(
-            "{endpoint} sent a response larger than {} MiB",
-            MAX_BODY_BYTES / 1024 / 1024
-        )));
+        .map_err(|e| Error::Network(format!("reading the response of {endpoint} failed: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Error::Network(format!(
+                "{endpoint} sent a response larger than {} MiB",
+                MAX_BODY_BYTES / 1024 / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
     }
     if !(200..300).contains(&status) {
         return Err(graph_error(&endpoint, status, &body));
@@ -271,7 +275,7 @@ fn graph_error(endpoint: &str, status: u16, body: &[u8]) -> Error {
         .as_ref()
         .and_then(|v| v.pointer("/error/message"))
         .and_then(|v| v.as_str())
-        .map(|m| m.lines().next().unwrap_or_default().trim().to_string());
+        .map(|m| ui::printable(m.lines().next().unwrap_or_default().trim()));
     let advice = match status {
         403 => Some(
             "the token lacks permission to read app registrations: add the Microsoft Graph \

@@ -29,6 +29,11 @@ const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// the lifetime Entra's device codes usually have.
 const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(900);
 
+/// Maximum code lifetime and polling interval accepted from a server: one
+/// day. Larger values (up to `u64::MAX` from a broken server) would
+/// overflow the deadline arithmetic.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// Polls in a row that may fail with a network error or a 5xx before the
 /// flow gives up. A person may take minutes to sign in, and one dropped
 /// request should not waste that.
@@ -70,24 +75,29 @@ impl DeviceAuthorization {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| format!("the JSON has no `{name}` field"))
         };
+        // The texts below are printed on the terminal as the server sent them.
+        let printable = |text: String| ui::printable(&text);
         let seconds = |value: Option<Value>| {
             value
                 .as_ref()
                 .and_then(lenient_u64)
                 .filter(|s| *s > 0)
-                .map(Duration::from_secs)
+                .map(|s| Duration::from_secs(s).min(MAX_WAIT))
         };
         Ok(DeviceAuthorization {
             device_code: Secret::new(required(raw.device_code, "device_code")?),
-            user_code: required(raw.user_code, "user_code")?,
-            verification_uri: required(
+            user_code: printable(required(raw.user_code, "user_code")?),
+            verification_uri: printable(required(
                 raw.verification_uri.or(raw.verification_url),
                 "verification_uri",
-            )?,
-            verification_uri_complete: raw.verification_uri_complete.filter(|v| !v.is_empty()),
+            )?),
+            verification_uri_complete: raw
+                .verification_uri_complete
+                .filter(|v| !v.is_empty())
+                .map(printable),
             expires_in: seconds(raw.expires_in).unwrap_or(DEFAULT_EXPIRES_IN),
             interval: seconds(raw.interval).unwrap_or(DEFAULT_INTERVAL),
-            message: raw.message.filter(|m| !m.trim().is_empty()),
+            message: raw.message.filter(|m| !m.trim().is_empty()).map(printable),
         })
     }
 

@@ -178,8 +178,11 @@ fn redirect_error(authorize_endpoint: &str, error: &str, params: &RedirectParams
     let server_error = ServerError {
         endpoint: authorize_endpoint.to_string(),
         status: 302,
-        error: error.to_string(),
-        description: params.error_description.clone(),
+        error: crate::ui::printable(error),
+        description: params
+            .error_description
+            .as_deref()
+            .map(crate::ui::printable),
         error_codes: Vec::new(),
         trace_id: None,
         correlation_id: None,
@@ -209,7 +212,7 @@ fn redirect_error(authorize_endpoint: &str, error: &str, params: &RedirectParams
         })
     };
     Error::Rejected {
-        message: format!("the sign-in failed with `{error}`{detail}"),
+        message: format!("the sign-in failed with `{}`{detail}", server_error.error),
         hint,
     }
 }

@@ -33,8 +33,12 @@ pub fn trust_ca_file(path: std::path::PathBuf) {
 /// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (either case), and the extra CA
 /// file when one was given.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    // Redirects are not followed: on a 307 or 308 the client would send the
+    // form again, client secret or assertion included, to whatever host the
+    // `Location` header names.
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("entratool/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .timeout(timeout);
     if let Some(path) = EXTRA_CA_FILE.get() {
@@ -310,7 +314,10 @@ pub fn error_from_body(endpoint: &str, status: u16, body: &[u8]) -> Error {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     info!("first 200 characters of the HTTP {status} body from {endpoint}: {preview}");
-    let advice = if status == 429 {
+    let advice = if (300..400).contains(&status) {
+        "the server answered with a redirect, which is not followed because the request carries \
+         the client's credential; set the authority to the URL the redirect points to"
+    } else if status == 429 {
         "the server is throttling requests; wait and try again"
     } else if (500..600).contains(&status) {
         "the server or a proxy in between failed; try again, and check proxy settings if it persists"

@@ -100,14 +100,16 @@ struct RawErrorResponse {
 /// that is not such JSON.
 pub fn parse_error(endpoint: &str, status: u16, body: &[u8]) -> Option<ServerError> {
     let raw: RawErrorResponse = serde_json::from_slice(body).ok()?;
+    // Every text field reaches the terminal in the error message.
+    let printable = |text: String| crate::ui::printable(&text);
     Some(ServerError {
         endpoint: endpoint.to_string(),
         status,
-        error: raw.error,
-        description: raw.error_description,
+        error: printable(raw.error),
+        description: raw.error_description.map(printable),
         error_codes: raw.error_codes,
-        trace_id: raw.trace_id,
-        correlation_id: raw.correlation_id,
+        trace_id: raw.trace_id.map(printable),
+        correlation_id: raw.correlation_id.map(printable),
     })
 }
 
@@ -127,13 +129,21 @@ pub struct Token {
 /// usual default for access tokens.
 const DEFAULT_LIFETIME_SECS: u64 = 3600;
 
+/// Maximum lifetime accepted from a server: one year. Larger values (up to
+/// `u64::MAX` from a broken server or proxy) would overflow the date
+/// arithmetic, and a shorter stated lifetime only means an earlier renewal.
+const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+
 impl Token {
     pub fn from_response(
         response: TokenResponse,
         requested_scopes: &[String],
         issued_at: OffsetDateTime,
     ) -> Token {
-        let lifetime = response.expires_in.unwrap_or(DEFAULT_LIFETIME_SECS);
+        let lifetime = response
+            .expires_in
+            .unwrap_or(DEFAULT_LIFETIME_SECS)
+            .min(MAX_LIFETIME_SECS);
         let scopes = match &response.scope {
             Some(granted) => granted.split_whitespace().map(str::to_string).collect(),
             None => requested_scopes.to_vec(),
@@ -141,7 +151,7 @@ impl Token {
         Token {
             access_token: response.access_token,
             token_type: response.token_type,
-            expires_on: issued_at + time::Duration::seconds(lifetime.min(i64::MAX as u64) as i64),
+            expires_on: issued_at + time::Duration::seconds(lifetime as i64),
             scopes,
             refresh_token: response.refresh_token,
             from_cache: false,

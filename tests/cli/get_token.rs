@@ -447,6 +447,28 @@ fn unknown_option_is_a_usage_error() {
 }
 
 #[test]
+fn huge_timeout_is_a_usage_error() {
+    let env = TestEnv::new();
+    env.write_default_profile("app");
+    for command in ["get-token", "refresh"] {
+        let output = env
+            .cmd()
+            .args([command, "-p", "app", "--timeout"])
+            .arg(u64::MAX.to_string())
+            .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(64), "{command}: {stderr}");
+        assert!(
+            stderr.contains("the maximum is 30days"),
+            "{command}: {stderr}"
+        );
+        assert!(env.server.requests().is_empty(), "{command}");
+    }
+}
+
+#[test]
 fn authority_flag_beats_environment_beats_profile() {
     let env = TestEnv::new();
     let other = crate::fake_entra::FakeEntra::start();

@@ -386,3 +386,26 @@ fn revoked_sign_in_without_terminal_exits_3() {
         stderr_of(&output)
     );
 }
+
+#[test]
+fn invalid_keyring_timeout_is_ignored() {
+    let env = TestEnv::new();
+    let name = unique_name("keyring-timeout");
+    env.write_default_profile(&name);
+    for value in ["1e300", "inf", "-5", "soon"] {
+        let output = env
+            .cmd()
+            .args(["get-token", "-p", &name, "--no-cache"])
+            .env("ENTRATOOL_KEYRING_TIMEOUT", value)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        // The profile has no secret in the keyring, which is an error of
+        // its own; the point is that the variable does not crash the tool.
+        assert_eq!(output.status.code(), Some(1), "{value}: {stderr}");
+        assert!(
+            stderr.contains("no client secret is stored"),
+            "{value}: {stderr}"
+        );
+    }
+}

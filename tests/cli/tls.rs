@@ -127,3 +127,39 @@ fn no_proxy_bypasses_the_proxy() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
     assert!(proxy.targets().is_empty(), "{:?}", proxy.targets());
 }
+
+#[test]
+fn discover_trusts_the_ca_file() {
+    let env = TestEnv::new();
+    env.write_default_profile("app");
+    let graph = crate::fake_graph::FakeGraph::start(crate::fake_graph::FakeGraphOptions {
+        apps: vec![crate::fake_graph::GraphApp::new(
+            "Contoso API",
+            "11111111-0000-4000-8000-000000000001",
+        )],
+        page_size: 10,
+        permitted_clients: vec![crate::fake_entra::CLIENT_ID.to_string()],
+        foreign_next_link: None,
+    });
+    let pki = TestPki::create();
+    let graph_port: u16 = graph
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the Graph URL");
+    let backend: SocketAddr = ([127, 0, 0, 1], graph_port).into();
+    let graph_url = format!("https://localhost:{}", start_tls_front(&pki, backend));
+    let ca = pki.ca_path();
+    let output = env
+        .cmd()
+        .args(["--ca-file", ca.to_str().unwrap()])
+        .args(["discover", "-p", "app", "-s", "Contoso*", "-o", "json"])
+        .env("ENTRATOOL_GRAPH_URL", &graph_url)
+        .env("ENTRATOOL_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let apps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(apps[0]["displayName"], "Contoso API");
+}
