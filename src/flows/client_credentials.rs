@@ -15,18 +15,19 @@ pub async fn acquire(client: &TokenClient, request: &FlowRequest<'_>) -> Result<
             profile: profile.name.clone(),
             message: "no client secret or certificate is available".to_string(),
         })?;
-    let endpoint = client.token_endpoint(&profile.tenant_id);
-    let credential_fields = credential.form_fields(&profile.client_id, &endpoint)?;
     let scope = request.scopes.join(" ");
-    let mut form = vec![
+    let form = [
         ("client_id", profile.client_id.as_str()),
         ("grant_type", "client_credentials"),
         ("scope", scope.as_str()),
     ];
-    for (name, value) in &credential_fields {
-        form.push((name, value.expose()));
-    }
     client
-        .request_token(&profile.tenant_id, &form, &request.scopes)
+        .request_token_authenticated(
+            &profile.tenant_id,
+            &form,
+            Some(credential),
+            &profile.client_id,
+            &request.scopes,
+        )
         .await
 }

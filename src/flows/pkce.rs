@@ -66,29 +66,24 @@ impl AuthorizationSession {
         redirect_uri: &str,
         client_credential: Option<&ClientCredential>,
     ) -> Result<Token> {
-        let mut form: Vec<(&'static str, String)> = vec![
-            ("client_id", profile.client_id.clone()),
-            ("grant_type", "authorization_code".to_string()),
-            ("code", code.expose().to_string()),
-            ("redirect_uri", redirect_uri.to_string()),
-            ("code_verifier", self.verifier.expose().to_string()),
-            ("scope", scopes.join(" ")),
+        let scope = scopes.join(" ");
+        let form = [
+            ("client_id", profile.client_id.as_str()),
+            ("grant_type", "authorization_code"),
+            ("code", code.expose()),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", self.verifier.expose()),
+            ("scope", scope.as_str()),
         ];
-        if let Some(credential) = client_credential {
-            let endpoint = client.token_endpoint(&profile.tenant_id);
-            for (name, value) in credential.form_fields(&profile.client_id, &endpoint)? {
-                form.push((name, value.expose().to_string()));
-            }
-        }
-        let result = client
-            .request_token_owned(&profile.tenant_id, &form, scopes)
-            .await;
-        // The form contains copies of the code, the verifier and any secret,
-        // so wipe them.
-        for (_, value) in &mut form {
-            zeroize::Zeroize::zeroize(value);
-        }
-        result
+        client
+            .request_token_authenticated(
+                &profile.tenant_id,
+                &form,
+                client_credential,
+                &profile.client_id,
+                scopes,
+            )
+            .await
     }
 }
 

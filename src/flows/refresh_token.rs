@@ -29,22 +29,20 @@ pub async fn acquire(
     credential: Option<&ClientCredential>,
 ) -> Result<Token> {
     let scope = user_scopes(scopes);
-    let mut form = vec![
+    let form = [
         ("client_id", profile.client_id.as_str()),
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
         ("scope", scope.as_str()),
     ];
-    let endpoint = client.token_endpoint(&profile.tenant_id);
-    let credential_fields = match credential {
-        Some(credential) => credential.form_fields(&profile.client_id, &endpoint)?,
-        None => Vec::new(),
-    };
-    for (name, value) in &credential_fields {
-        form.push((name, value.expose()));
-    }
     let mut token = client
-        .request_token(&profile.tenant_id, &form, scopes)
+        .request_token_authenticated(
+            &profile.tenant_id,
+            &form,
+            credential,
+            &profile.client_id,
+            scopes,
+        )
         .await?;
     // A server that does not rotate returns no refresh token; keep the old.
     if token.refresh_token.is_none() {

@@ -8,8 +8,11 @@ use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use time::OffsetDateTime;
 use tracing::info;
 
+use zeroize::Zeroizing;
+
 use super::response::{self, Token, TokenResponse};
 use crate::error::{Error, Result};
+use crate::flows::ClientCredential;
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 
@@ -112,16 +115,34 @@ impl TokenClient {
         token_from_body(&endpoint, status, &body, requested_scopes, issued_at)
     }
 
-    /// [`TokenClient::request_token`] for a form built from owned values.
-    pub async fn request_token_owned(
+    /// POSTs a token request authenticated by `credential` (none for a public
+    /// client). The credential's fields are built anew for every attempt,
+    /// retries included, so each request carries a fresh client assertion
+    /// (new `jti`) and re-reads a federated token file: some servers reject a
+    /// replayed assertion.
+    pub async fn request_token_authenticated(
         &self,
         tenant: &str,
-        form: &[(&str, String)],
+        base_form: &[(&str, &str)],
+        credential: Option<&ClientCredential>,
+        client_id: &str,
         requested_scopes: &[String],
     ) -> Result<Token> {
-        let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.request_token(tenant, &borrowed, requested_scopes)
-            .await
+        let endpoint = self.token_endpoint(tenant);
+        let issued_at = OffsetDateTime::now_utc();
+        let build_body = || -> Result<Zeroizing<String>> {
+            let fields = match credential {
+                Some(credential) => credential.form_fields(client_id, &endpoint)?,
+                None => Vec::new(),
+            };
+            let mut form: Vec<(&str, &str)> = base_form.to_vec();
+            for (name, value) in &fields {
+                form.push((name, value.expose()));
+            }
+            Ok(Zeroizing::new(form_urlencode(&form)))
+        };
+        let (status, body) = self.post_built_body(&endpoint, build_body).await?;
+        token_from_body(&endpoint, status, &body, requested_scopes, issued_at)
     }
 
     /// POSTs an `application/x-www-form-urlencoded` body and returns the
@@ -133,9 +154,20 @@ impl TokenClient {
     /// half a second, with jitter. A wait that would pass the client's
     /// deadline is not started: the last answer is returned instead.
     pub async fn post_form(&self, endpoint: &str, form: &[(&str, &str)]) -> Result<(u16, Vec<u8>)> {
-        let body = form_urlencode(form);
+        let body = Zeroizing::new(form_urlencode(form));
+        self.post_built_body(endpoint, || Ok(body.clone())).await
+    }
+
+    /// Does the work of [`TokenClient::post_form`], calling `build_body` for
+    /// the body of every attempt.
+    async fn post_built_body(
+        &self,
+        endpoint: &str,
+        build_body: impl Fn() -> Result<Zeroizing<String>>,
+    ) -> Result<(u16, Vec<u8>)> {
         let mut attempt = 0;
         let outcome = loop {
+            let body = build_body()?;
             let started = Instant::now();
             let outcome = self.send_once(endpoint, &body).await;
             let elapsed_ms = started.elapsed().as_millis();

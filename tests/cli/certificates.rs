@@ -1181,3 +1181,32 @@ fn authorization_code_redeems_with_an_assertion() {
     let assertion = request.field("client_assertion").unwrap();
     assert_eq!(decode_claims(assertion)["iss"], CERT_CLIENT_ID);
 }
+
+#[test]
+fn retry_after_server_error_mints_a_new_assertion() {
+    let env = cert_env();
+    write_cert_profile(
+        &env,
+        "app",
+        "Certificate",
+        cert("pem-pkcs8.pem").to_str().unwrap(),
+        Value::Null,
+    );
+    env.server
+        .push_canned(crate::fake_entra::Canned::new(503, "text/plain", "busy"));
+    let output = get_token(&env, "app", &[], None);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let assertions: Vec<String> = env
+        .server
+        .token_requests()
+        .iter()
+        .map(|r| r.field("client_assertion").unwrap().to_string())
+        .collect();
+    assert_eq!(assertions.len(), 2, "one attempt and one retry");
+    assert_ne!(
+        assertions[0], assertions[1],
+        "the retry resent the assertion"
+    );
+    let jti = |jwt: &str| decode_claims(jwt)["jti"].to_string();
+    assert_ne!(jti(&assertions[0]), jti(&assertions[1]));
+}
