@@ -409,3 +409,48 @@ fn invalid_keyring_timeout_is_ignored() {
         );
     }
 }
+
+#[test]
+fn revoked_sign_in_in_a_terminal_signs_in_again() {
+    let env = TestEnv::new();
+    let name = unique_name("kr-again");
+    write_user_profile(&env, &name);
+    env.server.set_token_lifetime(120);
+    let output = browser_flow(&env, &name, "InteractiveBrowser", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    env.server.expire_refresh_tokens();
+    env.server.set_token_lifetime(3599);
+
+    // A terminal on stdin and stderr: the tool may start the browser again.
+    let files = BrowserFiles::new(&env);
+    let binary = assert_cmd::cargo::cargo_bin("entratool");
+    let port = free_port();
+    let mut script = std::process::Command::new("script");
+    script.args([
+        "-qec",
+        &format!(
+            "{} get-token -p {name} --no-clipboard --port {port}",
+            binary.display()
+        ),
+        "/dev/null",
+    ]);
+    for (variable, value) in env.cmd().get_envs() {
+        match value {
+            Some(value) => script.env(variable, value),
+            None => script.env_remove(variable),
+        };
+    }
+    use_scripted_browser(&mut script, &files, "follow");
+    let output = script.stdin(std::process::Stdio::null()).output().unwrap();
+    files.wait_until_done();
+    let screen = stdout_of(&output);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("signing in again"), "{screen}");
+    assert_eq!(
+        env.server.authorize_requests().len(),
+        2,
+        "no second sign-in"
+    );
+    let last = env.server.token_requests().pop().unwrap();
+    assert_eq!(last.field("grant_type"), Some("authorization_code"));
+}
