@@ -114,18 +114,6 @@ pub fn print_summary(token: &Token, profile: &str, flow: &str, now: OffsetDateTi
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_quote_handles_quotes() {
-        assert_eq!(shell_quote("plain"), "'plain'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote("$HOME `x`"), "'$HOME `x`'");
-    }
-}
-
 /// Renders a left-aligned text table: the header, then one line a row, the
 /// columns two spaces apart and as wide as their widest cell.
 pub fn render_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
@@ -151,4 +139,16 @@ pub fn render_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) ->
         push_row(&cells);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_handles_quotes() {
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME `x`"), "'$HOME `x`'");
+    }
 }
