@@ -461,7 +461,7 @@ fn huge_timeout_is_a_usage_error() {
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(64), "{command}: {stderr}");
         assert!(
-            stderr.contains("the maximum is 30days"),
+            stderr.contains("the maximum is 30 days"),
             "{command}: {stderr}"
         );
         assert!(env.server.requests().is_empty(), "{command}");
