@@ -192,6 +192,10 @@ fn wrong_secret_is_rejected_with_hint() {
         "not its Secret ID",
     );
     assert!(
+        stderr_of(&output).contains("config edit -p NAME --client-secret-stdin"),
+        "the hint must name a command that works for an existing profile"
+    );
+    assert!(
         !stderr_of(&output).contains("not-the-secret"),
         "secret leaked into the error"
     );
