@@ -103,7 +103,7 @@ failed), 6 readable but expired.";
 pub enum InspectFormat {
     /// Header, highlighted claims, every claim sorted, and validity
     Text,
-    /// A JSON object {\"header\": ..., \"claims\": ...}
+    /// A JSON object {"header": ..., "claims": ...}
     Json,
 }
 
@@ -181,8 +181,8 @@ pub struct DiscoverArgs {
     )]
     pub graph_resource: String,
 
-    /// Authority URL, for sovereign clouds or a local server
-    /// [default: $ENTRATOOL_AUTHORITY, then the profile's, then https://login.microsoftonline.com]
+    /// Authority URL, for sovereign clouds or a local server [default: $ENTRATOOL_AUTHORITY,
+    /// then the profile's, then $AZURE_AUTHORITY_HOST, then https://login.microsoftonline.com]
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
@@ -206,7 +206,8 @@ Examples:
   ENTRATOOL_CLIENT_SECRET=... entratool get-token -p ci-app      (secret for this run only)
   ENTRATOOL_CERTIFICATE_PASSWORD=... entratool get-token -p cert-app   (PFX password, no prompt)
   entratool get-token -p cert-app --assertion-alg RS256 --include-x5t
-  AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=... entratool get-token -s api://app/.default
+  AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=... \\
+      entratool get-token -s api://app/.default         (no profile: the app comes from AZURE_*)
   entratool get-token --env --federated github -s https://graph.microsoft.com/.default
   eval \"$(entratool get-token -p svc -o env)\"          (sets ENTRATOOL_ACCESS_TOKEN and expiry)
   entratool get-token -p aks -o exec-credential       (kubectl credential plugin)
@@ -283,7 +284,9 @@ pub struct GetTokenArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Warn on stderr when the cached token expires within this many minutes
+    /// Warn on stderr when a token served from the cache expires within this many minutes.
+    /// Only values above 5 have an effect, because the cache serves only tokens with more
+    /// than 5 minutes left
     #[arg(long, value_name = "MINUTES", default_value_t = 5)]
     pub warn_expiry: u64,
 
@@ -380,7 +383,8 @@ pub struct RefreshArgs {
     #[arg(short, long = "scope", visible_alias = "scopes", value_name = "SCOPES")]
     pub scope: Option<String>,
 
-    /// Authority URL, for sovereign clouds or a local server
+    /// Authority URL, for sovereign clouds or a local server [default: $ENTRATOOL_AUTHORITY,
+    /// then the profile's, then $AZURE_AUTHORITY_HOST, then https://login.microsoftonline.com]
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 
@@ -427,7 +431,8 @@ pub enum ConfigCommand {
 
     /// List profiles as a table, or as JSON with -o json
     #[command(
-        after_help = "Examples:\n  entratool config list\n  entratool config list -o json | jq '.[].name'"
+        after_help = "Examples:\n  entratool config list\n  entratool config list -o json | jq '.[].name'\n\n\
+                      The JSON holds no secrets, because profiles.json holds none."
     )]
     List(ConfigListArgs),
 
@@ -638,7 +643,8 @@ pub struct ConfigCreateArgs {
     #[arg(long, value_name = "URI")]
     pub resource: Option<String>,
 
-    /// Authentication method of the app
+    /// Authentication method: ClientSecret, Certificate or PasswordlessCertificate
+    /// [default: ClientSecret]
     #[arg(long, value_name = "METHOD", value_parser = parse_auth_method)]
     pub auth_method: Option<AuthMethod>,
 
@@ -676,7 +682,8 @@ pub struct ConfigCreateArgs {
     #[arg(long)]
     pub include_x5c: bool,
 
-    /// Flow used when get-token gets no -f
+    /// Flow used when get-token gets no -f: ClientCredentials, AuthorizationCode, DeviceCode
+    /// or InteractiveBrowser
     #[arg(long, value_name = "FLOW", value_parser = parse_flow)]
     pub default_flow: Option<Flow>,
 
@@ -708,7 +715,7 @@ pub struct ConfigCreateArgs {
 pub enum ListFormat {
     /// A table for people
     Table,
-    /// A JSON array of the profiles (no secrets: none are in the file)
+    /// A JSON array with one object per listed item
     Json,
 }
 
@@ -754,8 +761,8 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     }
     if duration > MAX_DURATION {
         return Err(format!(
-            "invalid duration `{value}`: the maximum is {}",
-            humantime::format_duration(MAX_DURATION)
+            "invalid duration `{value}`: the maximum is {} days",
+            MAX_DURATION.as_secs() / 86_400
         ));
     }
     Ok(duration)

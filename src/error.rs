@@ -63,7 +63,8 @@ impl ServerError {
         let hint = match self.aadsts_code()? {
             7000215 => {
                 "the client secret is wrong: use the secret's Value, not its Secret ID, and store it \
-                 again with `entratool config create` or ENTRATOOL_CLIENT_SECRET"
+                 again with `entratool config edit -p NAME --client-secret-stdin` or set \
+                 ENTRATOOL_CLIENT_SECRET"
             }
             7000222 => {
                 "the client secret has expired: create a new one under Certificates & secrets in \

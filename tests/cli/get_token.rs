@@ -192,6 +192,10 @@ fn wrong_secret_is_rejected_with_hint() {
         "not its Secret ID",
     );
     assert!(
+        stderr_of(&output).contains("config edit -p NAME --client-secret-stdin"),
+        "the hint must name a command that works for an existing profile"
+    );
+    assert!(
         !stderr_of(&output).contains("not-the-secret"),
         "secret leaked into the error"
     );
@@ -461,7 +465,7 @@ fn huge_timeout_is_a_usage_error() {
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(64), "{command}: {stderr}");
         assert!(
-            stderr.contains("the maximum is 30days"),
+            stderr.contains("the maximum is 30 days"),
             "{command}: {stderr}"
         );
         assert!(env.server.requests().is_empty(), "{command}");
