@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tracing::debug;
 
+use super::credential::flow_credential;
 use crate::cache::{self, Identity, KeySource, Lookup, TokenCache};
-use crate::certificate::{self, AssertionOptions, PasswordSources};
 use crate::cli::{
     CertificateArgs, GetTokenArgs, IdentityArgs, OutputArgs, OutputFormat, DEFAULT_TIMEOUT,
 };
@@ -18,11 +18,11 @@ use crate::env;
 use crate::environment::{self, Layered};
 use crate::error::{Error, Result};
 use crate::exec_credential::{self, ExecInfo};
-use crate::federated::{self, FederatedSource, FederatedToken, GitHubOidc};
-use crate::flows::{self, BrowserOptions, ClientCredential, FlowRequest};
+use crate::federated::FederatedSource;
+use crate::flows::{self, BrowserOptions, FlowRequest};
 use crate::output;
 use crate::profile::{self, AuthMethod, Flow, Profile, ProfileStore};
-use crate::secrets::{Keyring, Secret, SecretKind};
+use crate::secrets::Secret;
 use crate::token::{Token, TokenClient, DEFAULT_AUTHORITY};
 use crate::ui;
 
@@ -365,26 +365,6 @@ pub fn redeem_refresh_token(
     )
 }
 
-/// Returns the client secret when one exists. A missing entry or keyring is
-/// not an error for flows that can run as a public client.
-fn optional_client_secret(resolved: &Resolved) -> Option<Secret> {
-    if let Some(secret) = &resolved.env_secret {
-        return Some(secret.clone());
-    }
-    if resolved.mode == Mode::Environment {
-        return None;
-    }
-    Keyring::open()
-        .ok()
-        .and_then(|keyring| {
-            keyring
-                .get(&resolved.profile.name, SecretKind::ClientSecret)
-                .ok()
-        })
-        .flatten()
-        .or_else(|| resolved.fallback_secret.clone())
-}
-
 fn remaining(deadline: Instant) -> Result<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
@@ -427,33 +407,6 @@ pub fn fetch(resolved: &Resolved, timeout: Duration) -> Result<Token> {
     // A stdin reader or a browser process may still run; do not wait for them.
     runtime.shutdown_background();
     result
-}
-
-/// Returns the credential the flow sends. Client credentials need one.
-/// AuthorizationCode is confidential with a certificate profile or a client
-/// secret that can be found, and public otherwise, so a missing secret or
-/// keyring is no error there. DeviceCode and InteractiveBrowser are public
-/// clients and look nothing up.
-fn flow_credential(resolved: &Resolved, timeout: Duration) -> Result<Option<ClientCredential>> {
-    match resolved.flow {
-        Flow::ClientCredentials => resolve_client_credential_within(resolved, timeout).map(Some),
-        Flow::DeviceCode | Flow::InteractiveBrowser => Ok(None),
-        Flow::AuthorizationCode if resolved.profile.auth_method.uses_certificate() => {
-            resolve_client_credential_within(resolved, timeout).map(Some)
-        }
-        Flow::AuthorizationCode => {
-            let secret = optional_client_secret(resolved);
-            debug!(
-                "authorization code redeemed as a {} client",
-                if secret.is_some() {
-                    "confidential"
-                } else {
-                    "public"
-                }
-            );
-            Ok(secret.map(ClientCredential::Secret))
-        }
-    }
 }
 
 /// Runs a future on a single-threaded runtime, bounded by `timeout`.
@@ -703,112 +656,6 @@ pub fn resolve_authority(flag: Option<&str>, profile: &Profile) -> Result<String
         .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
     profile::validate_authority(&authority).map_err(Error::Usage)?;
     Ok(authority.trim_end_matches('/').to_string())
-}
-
-/// Time allowed for a GitHub Actions OIDC request when the caller gives none.
-const DEFAULT_CREDENTIAL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Returns the client's credential, as [`resolve_client_credential_within`]
-/// does with a 60-second limit for a GitHub Actions OIDC request.
-pub fn resolve_client_credential(resolved: &Resolved) -> Result<ClientCredential> {
-    resolve_client_credential_within(resolved, DEFAULT_CREDENTIAL_TIMEOUT)
-}
-
-/// Returns the client's credential: a federated token source, the secret,
-/// or the certificate opened and checked, so every local problem shows up
-/// before any token request is sent. A GitHub Actions OIDC token is
-/// requested here, within `timeout`.
-pub fn resolve_client_credential_within(
-    resolved: &Resolved,
-    timeout: Duration,
-) -> Result<ClientCredential> {
-    let profile = &resolved.profile;
-    let args = &resolved.certificate;
-    match profile.federated_token_source {
-        Some(FederatedSource::File) => {
-            let path = environment::federated_token_path(profile).ok_or_else(|| {
-                Error::Usage(format!(
-                    "{} asks for a federated token file, but none is set",
-                    resolved.credential_origin
-                ))
-            })?;
-            federated::check_token_file(&path, &resolved.credential_origin)?;
-            debug!("client assertion: federated token from {}", path.display());
-            return Ok(ClientCredential::Federated(FederatedToken::File(path)));
-        }
-        Some(FederatedSource::GitHub) => {
-            let oidc = GitHubOidc::from_env(environment::github_audience(profile))?;
-            let token = block_on_with_timeout(timeout, oidc.request_token(timeout))?;
-            return Ok(ClientCredential::Federated(FederatedToken::Issued(token)));
-        }
-        None => {}
-    }
-    if profile.auth_method == AuthMethod::ClientSecret {
-        return resolve_client_secret(resolved).map(ClientCredential::Secret);
-    }
-    let sources = PasswordSources {
-        use_keyring: resolved.mode == Mode::Profile
-            && (profile.cache_certificate_password || args.cache_cert_password),
-        interactive: ui::can_prompt(),
-        fallback: env::var(env::azure::CLIENT_CERTIFICATE_PASSWORD).map(Secret::new),
-    };
-    let (path, certificate) = certificate::load_for_profile(profile, &sources)?;
-    let options = AssertionOptions {
-        algorithm: args
-            .assertion_algorithm
-            .or(profile.client_assertion_algorithm)
-            .unwrap_or_default(),
-        include_x5t: args.include_x5t || profile.include_x5t,
-        include_x5c: args.include_x5c || profile.include_x5c,
-    };
-    debug!(
-        "client assertion {} from {} (SHA-1 thumbprint {})",
-        options.algorithm,
-        path.display(),
-        certificate.sha1_thumbprint()
-    );
-    Ok(ClientCredential::Certificate {
-        certificate: Box::new(certificate),
-        options,
-    })
-}
-
-/// Returns the client secret: `ENTRATOOL_CLIENT_SECRET` for this run, else
-/// the keyring, else `AZURE_CLIENT_SECRET`. The environment wins so CI never
-/// touches a keyring, and without a profile the keyring is never opened.
-pub fn resolve_client_secret(resolved: &Resolved) -> Result<Secret> {
-    if let Some(secret) = &resolved.env_secret {
-        debug!("client secret from {}", resolved.credential_origin);
-        return Ok(secret.clone());
-    }
-    let profile = &resolved.profile;
-    if resolved.mode == Mode::Environment {
-        return Err(Error::Usage(format!(
-            "no client credential is set for {}: set {} or {}, a certificate with \
-             --certificate-path, or a federated token with --federated-token-file or \
-             --federated github",
-            resolved.flow,
-            env::CLIENT_SECRET,
-            env::azure::CLIENT_SECRET
-        )));
-    }
-    let from_keyring = Keyring::open().and_then(|k| k.get(&profile.name, SecretKind::ClientSecret));
-    match (from_keyring, &resolved.fallback_secret) {
-        (Ok(Some(secret)), _) => Ok(secret),
-        (Ok(None) | Err(_), Some(fallback)) => {
-            debug!("client secret from {}", env::azure::CLIENT_SECRET);
-            Ok(fallback.clone())
-        }
-        (Err(e), None) => Err(e),
-        (Ok(None), None) => Err(Error::InvalidProfile {
-            profile: profile.name.clone(),
-            message: format!(
-                "no client secret is stored for it in the OS keyring; store one with `entratool \
-                 config create`, or set {} for this run",
-                env::CLIENT_SECRET
-            ),
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod config_edit;
+pub mod credential;
 pub mod discover;
 pub mod get_token;
 pub mod inspect;
