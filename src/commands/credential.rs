@@ -1,6 +1,5 @@
 //! The credential a token request carries: a client secret, a certificate
-//! assertion or a federated token, looked up only when the cache cannot
-//! answer.
+//! assertion or a federated token. It is looked up only on a cache miss.
 
 use std::time::Duration;
 
