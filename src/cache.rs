@@ -9,9 +9,9 @@
 //! only holders of the secret can read.
 //!
 //! Parallel processes coordinate through an advisory lock on
-//! `{profile folder}/.lock`: a process that misses takes the lock, reads the
+//! `{profile folder}/.lock`. A process that misses takes the lock, reads the
 //! entry again (another process may have filled it meanwhile) and only then
-//! asks the server.
+//! requests a token from the server.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ use crate::fsutil;
 pub const PROFILES_FILE: &str = "profiles.json";
 pub const DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
 
-/// How a profile proves the app's identity to the token endpoint.
+/// The method a profile uses to prove the app's identity to the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum AuthMethod {
     #[default]
@@ -356,7 +356,7 @@ pub fn validate_authority(authority: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// The folder holding `profiles.json` and the token cache.
+/// Returns the folder that contains `profiles.json` and the token cache.
 pub fn config_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(env::CONFIG_DIR).filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir));

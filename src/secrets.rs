@@ -3,8 +3,8 @@
 //! Secrets live in the platform store under service `entratool`, one entry
 //! per profile and kind. On Linux that store is the Secret Service over
 //! D-Bus, which can be missing, locked or hung, so every call runs on a worker
-//! thread with a deadline: a D-Bus that accepts connections and never answers
-//! costs at most the deadline, never a hang.
+//! thread with a deadline. A D-Bus that accepts connections and never replies
+//! costs at most the deadline instead of a hang.
 
 use std::fmt;
 use std::sync::mpsc;
@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 
 pub const SERVICE: &str = "entratool";
 
-/// Deadline for connecting to the store. The Secret Service answers in
+/// Deadline for connecting to the store. The Secret Service replies in
 /// milliseconds when it works (about 60 ms for a debug build, measured on a
 /// 2-core Debian 12 VM), so two seconds separates slow from hung.
 const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -86,7 +86,7 @@ static STORE_READY: OnceLock<std::result::Result<(), String>> = OnceLock::new();
 
 impl Keyring {
     /// Connects to the platform store, failing within the open deadline when
-    /// none answers.
+    /// none replies.
     pub fn open() -> Result<Keyring> {
         let open_timeout = std::env::var(env::KEYRING_TIMEOUT)
             .ok()

@@ -116,7 +116,7 @@ pub fn warn(message: &str) {
     write_line(&format!("{} {message}", paint("1;33", "warning:")));
 }
 
-/// A plain status line.
+/// Prints a plain status line on stderr.
 pub fn note(message: &str) {
     write_line(message);
 }

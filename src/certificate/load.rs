@@ -85,7 +85,7 @@ fn parse_pkcs12(bytes: &[u8], password: Option<&Secret>) -> Result<ClientCertifi
         .map(|bag| bag.cert.as_der().to_vec())
         .collect();
     // NOTE: only the first private key is used. PKCS#12 files from openssl,
-    // Windows and Azure Key Vault hold one; a file with several keys whose
+    // Windows and Azure Key Vault contain one. A file with several keys whose
     // first key matches no certificate fails with a mismatch error.
     let Some(key_der) = keys.first() else {
         return Err(LoadError::Invalid(
@@ -101,8 +101,8 @@ fn parse_pkcs12(bytes: &[u8], password: Option<&Secret>) -> Result<ClientCertifi
 /// Maps a parser error to a password problem or an invalid file.
 ///
 /// NOTE: a file without a MAC but with encrypted contents can decrypt to
-/// garbage under a wrong password (padding checks pass about once in 256
-/// tries); that case is reported as an unreadable file, not a wrong password.
+/// garbage under a wrong password, because padding checks pass about once in
+/// 256 tries. That case is reported as an unreadable file, not a wrong password.
 fn classify_pkcs12_error(error: &p12_keystore::error::Error, had_password: bool) -> LoadError {
     use p12_keystore::error::Error as P12;
     let password_failed = matches!(

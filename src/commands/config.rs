@@ -45,7 +45,7 @@ impl Asker {
             .map_err(prompt_failed)
     }
 
-    /// An optional free-text answer; empty means none.
+    /// Prompts for optional free text. An empty reply means none.
     pub(crate) fn optional_text(&self, prompt: &str) -> Result<Option<String>> {
         if !self.interactive {
             return Ok(None);

@@ -428,9 +428,9 @@ pub fn block_on_with_timeout<T>(
     })
 }
 
-/// The cache identity of a request. The credential part never holds a
-/// secret: a secret from the environment is represented by a hash, which
-/// also separates entries made with different secrets.
+/// Returns the cache identity of a request. The credential part never
+/// contains a secret: a secret from the environment is represented by a
+/// hash, which also separates entries made with different secrets.
 pub fn cache_identity(resolved: &Resolved) -> Identity {
     let profile = &resolved.profile;
     let credential = match (resolved.flow, profile.auth_method) {

@@ -2,8 +2,8 @@
 //!
 //! `BROWSER` is honoured here because the `open` crate ignores it (its
 //! documentation says so as of version 5.4). The variable contains one or more
-//! commands separated by `:` (`;` on Windows); `%s` in a command is replaced
-//! by the URL, else the URL is appended as the last argument.
+//! commands separated by `:` (`;` on Windows). A `%s` in a command is
+//! replaced by the URL, and otherwise the URL is appended as the last argument.
 
 use std::process::{Command, Stdio};
 
@@ -26,8 +26,8 @@ pub fn open_url(url: &str) -> Result<(), String> {
     if let Some(reason) = missing_graphical_session() {
         return Err(reason);
     }
-    // Without a terminal on stdin nobody may be there to use a browser;
-    // only an explicit BROWSER command is trusted then.
+    // Without a terminal on stdin no person may be present to use a browser,
+    // so only an explicit BROWSER command is started then.
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(
             "stdin is not a terminal, so no browser is started unless BROWSER names one"

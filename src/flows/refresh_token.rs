@@ -10,7 +10,8 @@ use crate::token::{Token, TokenClient};
 /// Scopes the user flows always add, so a new refresh token comes back.
 pub const OPENID_SCOPES: [&str; 3] = ["offline_access", "openid", "profile"];
 
-/// The scopes to request in a user flow: the profile's plus the OpenID ones.
+/// Returns the scopes to request in a user flow: the profile's plus the
+/// OpenID ones.
 pub fn user_scopes(scopes: &[String]) -> String {
     let mut all: Vec<&str> = scopes.iter().map(String::as_str).collect();
     for extra in OPENID_SCOPES {

@@ -20,7 +20,7 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// Token responses are a few kilobytes.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Longest wait for a TCP (and TLS) connection to the authority.
+/// Maximum wait for a TCP (and TLS) connection to the authority.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static EXTRA_CA_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
@@ -48,13 +48,13 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
         let pem = std::fs::read(path).map_err(|e| Error::io("reading the CA file", path, e))?;
         let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             Error::InvalidInput(format!(
-                "{} holds no usable PEM certificate: {e}",
+                "invalid CA file {}: no usable PEM certificate ({e})",
                 path.display()
             ))
         })?;
         if certificates.is_empty() {
             return Err(Error::InvalidInput(format!(
-                "{} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+                "invalid CA file {}: no PEM certificate found (expected -----BEGIN CERTIFICATE----- blocks)",
                 path.display()
             )));
         }
@@ -148,11 +148,11 @@ impl TokenClient {
     /// POSTs an `application/x-www-form-urlencoded` body and returns the
     /// status and body, read up to [`MAX_BODY_BYTES`].
     ///
-    /// HTTP 429 and 5xx answers, and connections closed before any answer,
+    /// HTTP 429 and 5xx responses, and connections closed before a response,
     /// are retried up to [`MAX_RETRIES`] times. The wait honours
     /// `Retry-After` (seconds or an HTTP date) and otherwise doubles from
     /// half a second, with jitter. A wait that would pass the client's
-    /// deadline is not started: the last answer is returned instead.
+    /// deadline is not started, and the last response is returned instead.
     pub async fn post_form(&self, endpoint: &str, form: &[(&str, &str)]) -> Result<(u16, Vec<u8>)> {
         let body = Zeroizing::new(form_urlencode(form));
         self.post_built_body(endpoint, || Ok(body.clone())).await
@@ -275,7 +275,7 @@ pub fn token_from_body(
     Ok(Token::from_response(parsed, requested_scopes, issued_at))
 }
 
-/// One HTTP answer.
+/// One HTTP response.
 struct Answer {
     status: u16,
     body: Vec<u8>,
@@ -283,7 +283,8 @@ struct Answer {
 }
 
 enum SendError {
-    /// The connection closed or reset before a complete answer: retried.
+    /// The connection closed or reset before a complete response, so the
+    /// request is retried.
     Reset(String),
     /// Anything else (refused, timed out, TLS, oversized body): not retried.
     Fatal(Error),

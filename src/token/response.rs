@@ -33,7 +33,7 @@ struct RawTokenResponse {
     id_token: Option<String>,
 }
 
-/// Why a 2xx body could not be used as a token response.
+/// The reason a 2xx body could not be used as a token response.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenParseError {
     #[error("the body is not JSON ({0})")]
@@ -55,8 +55,8 @@ impl TokenResponse {
         let token_type = raw
             .token_type
             .ok_or(TokenParseError::Missing("token_type"))?;
-        // Entra issues Bearer tokens; a PoP or other type needs handling this
-        // tool does not do, so using it as a bearer token would fail later.
+        // Entra issues Bearer tokens. A PoP or other token type needs handling
+        // this tool does not do, so using it as a bearer token would fail later.
         if !token_type.eq_ignore_ascii_case("bearer") {
             return Err(TokenParseError::WrongTokenType(token_type));
         }
@@ -119,7 +119,8 @@ pub struct Token {
     pub access_token: Secret,
     pub token_type: String,
     pub expires_on: OffsetDateTime,
-    /// Scopes the server granted, or those requested when it did not say.
+    /// Scopes the server granted, or those requested when the response
+    /// names none.
     pub scopes: Vec<String>,
     pub refresh_token: Option<Secret>,
     pub from_cache: bool,

@@ -112,7 +112,7 @@ fn scopes_and_secrets_get_separate_entries() {
         &["-s", "https://management.azure.com/.default"],
     ));
     assert_eq!(env.server.token_requests().len(), 2);
-    // A different secret must not be answered from the entry the old one made.
+    // A different secret must not be served the entry the old one made.
     let output = env
         .cmd()
         .args(["get-token", "-p", "app"])

@@ -159,8 +159,8 @@ pub fn secret_appears_under(dir: &Path, needle: &str) -> Option<PathBuf> {
 }
 
 impl TestEnv {
-    /// The binary with `args`, set up to run in a pseudo-terminal: no
-    /// colour, so prompts can be matched as plain text.
+    /// Builds the binary's command with `args` for a pseudo-terminal, without
+    /// colour so prompts can be matched as plain text.
     pub fn pty_cmd(&self, args: &[&str]) -> std::process::Command {
         use std::os::unix::process::CommandExt;
         let mut cmd = self.std_cmd();
@@ -187,15 +187,15 @@ impl TestEnv {
         cmd
     }
 
-    /// Runs the binary in a pseudo-terminal, so it sees a person at a
-    /// terminal and shows its prompts.
+    /// Runs the binary in a pseudo-terminal, so it detects a terminal and
+    /// shows its prompts.
     pub fn spawn_in_pty(&self, cmd: std::process::Command) -> expectrl::session::OsSession {
         let mut session = expectrl::Session::spawn(cmd).expect("spawn in a pseudo-terminal");
         session.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
         session
     }
 
-    /// The token cache folder of `profile`: `cache/` and the first 32 hex
+    /// Returns the token cache folder of `profile`: `cache/` and the first 32 hex
     /// digits of the SHA-256 of the lower-cased name.
     pub fn profile_cache_dir(&self, profile: &str) -> PathBuf {
         use sha2::{Digest, Sha256};
@@ -257,12 +257,12 @@ pub fn keyring_lookup(account: &str) -> Option<String> {
     })
 }
 
-/// The keyring account of a profile's client secret.
+/// Returns the keyring account of a profile's client secret.
 pub fn secret_account(profile: &str) -> String {
     format!("profile:{}:secret", profile.to_lowercase())
 }
 
-/// The keyring account of a profile's certificate password.
+/// Returns the keyring account of a profile's certificate password.
 pub fn cert_password_account(profile: &str) -> String {
     format!("profile:{}:cert-password", profile.to_lowercase())
 }

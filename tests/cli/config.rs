@@ -25,13 +25,15 @@ fn list_shows_a_table_of_the_original_fixture() {
     ] {
         assert!(lines[0].contains(column), "missing {column}: {}", lines[0]);
     }
-    assert!(lines[1].starts_with("Graph-Dev") && lines[1].contains("ClientCredentials"));
+    assert!(lines[1].starts_with("Graph-Dev"), "{}", lines[1]);
+    assert!(lines[1].contains("ClientCredentials"), "{}", lines[1]);
     assert!(
         lines[1].contains("2025-11-21 15:02Z"),
         "UTC update time: {}",
         lines[1]
     );
-    assert!(lines[2].starts_with("cert-app") && lines[2].contains("Certificate"));
+    assert!(lines[2].starts_with("cert-app"), "{}", lines[2]);
+    assert!(lines[2].contains("Certificate"), "{}", lines[2]);
 }
 
 #[test]

@@ -142,7 +142,7 @@ fn hung_bus_fails_within_the_deadline() {
     env.write_default_profile("app");
     let socket = env.dir.path().join("hung-bus");
     let listener = UnixListener::bind(&socket).unwrap();
-    // Accept connections and never answer, like a wedged dbus-daemon.
+    // Accept connections and never reply, like a wedged dbus-daemon.
     let holder = std::thread::spawn(move || {
         let mut held = Vec::new();
         for stream in listener.incoming().take(4) {
@@ -400,8 +400,8 @@ fn invalid_keyring_timeout_is_ignored() {
             .output()
             .unwrap();
         let stderr = stderr_of(&output);
-        // The profile has no secret in the keyring, which is an error of
-        // its own; the point is that the variable does not crash the tool.
+        // The profile has no secret in the keyring, so the run fails. The
+        // check is that the variable does not crash the tool.
         assert_eq!(output.status.code(), Some(1), "{value}: {stderr}");
         assert!(
             stderr.contains("no client secret is stored"),

@@ -2,7 +2,7 @@
 //! strict, for the integration tests and for trying the tool out.
 //!
 //! It listens on 127.0.0.1 only, on a port the OS picks unless one is given,
-//! answers with Entra's status codes and error shapes (`AADSTS` codes in
+//! responds with Entra's status codes and error shapes (`AADSTS` codes in
 //! `error_codes` and `error_description`, `trace_id`, `correlation_id`,
 //! `timestamp`) and records every request so tests can check what was sent.
 #![allow(dead_code)]
@@ -134,7 +134,7 @@ pub struct DeviceSettings {
     /// When set, the server treats codes as expired after this long,
     /// whatever `expires_in` was sent.
     pub server_expiry: Option<Duration>,
-    /// Poll numbers (1-based) answered with `slow_down`.
+    /// Poll numbers (1-based) that get a `slow_down` response.
     pub slow_down_on_polls: Vec<u32>,
 }
 
@@ -178,7 +178,7 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// The value of a form field, if sent exactly once.
+    /// Returns the value of a form field, if sent exactly once.
     pub fn field(&self, name: &str) -> Option<&str> {
         let mut values = self.form.iter().filter(|(k, _)| k == name);
         let first = values.next()?;
@@ -203,8 +203,8 @@ pub struct Canned {
     pub content_type: &'static str,
     pub body: String,
     pub headers: Vec<(String, String)>,
-    /// Wait this long before answering; with `never_answer` the connection
-    /// is held open and then dropped without a response.
+    /// Delay before the response. With `never_answer` the connection is
+    /// held open for this long and then dropped without a response.
     pub delay: Duration,
     pub never_answer: bool,
 }
@@ -221,7 +221,8 @@ impl Canned {
         }
     }
 
-    /// A connection that is accepted and never answered.
+    /// Builds a response that never comes: the connection is accepted and
+    /// held.
     pub fn hang() -> Canned {
         Canned {
             delay: Duration::from_secs(30),
@@ -344,7 +345,8 @@ impl FakeEntra {
         }
     }
 
-    /// The authority URL to give the tool, such as `http://127.0.0.1:41234`.
+    /// Returns the authority URL to give the tool, such as
+    /// `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         self.state.base_url.clone()
     }
